@@ -13,6 +13,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=["configuration_umt", "modeling_umt", "processing_umt", "hub_scripts"],
+    package_data={"hub_scripts": ["umt_seqeval/*.py"]},
     install_requires=[
         "torch>=2.4",
         "transformers>=5.0,<6",
