@@ -44,6 +44,9 @@ class MultiHeadCrossAttention(nn.Module):
             the context (B, Lq, d) and, if `output_attentions`, the attention weights (B, m, Lq, Lk).
         """
         has_keys = key_mask.any(dim=1)
+        if not has_keys.any():  # e.g. a batch without any image: nothing to attend to, nothing to compute
+            weights = queries.new_zeros(*queries.shape[:2], self.num_heads, keys_values.size(1)).transpose(1, 2)
+            return torch.zeros_like(queries), weights if output_attentions else None
         # Rows with no key at all attend uniformly (finite), and their result is zeroed below.
         allowed = (key_mask | ~has_keys[:, None])[:, None, None, :]
         query, key, value = self._split_heads(self.query(queries)), self._split_heads(self.key(keys_values)), self._split_heads(self.value(keys_values))
@@ -162,8 +165,11 @@ class MultimodalInteraction(nn.Module):
         word_aware_visual, text_image_attentions = self.text_image_layer(text_states, visual, block_mask, output_attentions)
         image_text_attentions = coupled_attentions = None
         if self.coupled_layer is not None:
-            visual_queries = self.image_text_projection(image_features)
-            blocks_after_words, image_text_attentions = self.image_text_layer(visual_queries, text_states, text_mask, output_attentions)
+            if has_image.any():
+                visual_queries = self.image_text_projection(image_features)
+                blocks_after_words, image_text_attentions = self.image_text_layer(visual_queries, text_states, text_mask, output_attentions)
+            else:  # no post has an image: P is never attended to, skip computing it
+                blocks_after_words = visual
             image_aware_words, coupled_attentions = self.coupled_layer(text_states, blocks_after_words, block_mask, output_attentions)
         else:
             image_aware_words = text_states

@@ -17,7 +17,7 @@ from transformers import AutoConfig, AutoModel, PreTrainedModel
 from transformers import initialization as init
 from transformers.dynamic_module_utils import get_relative_import_files
 from transformers.models.auto.modeling_auto import MODEL_MAPPING
-from transformers.utils import ModelOutput
+from transformers.utils import ModelOutput, logging
 
 from configuration_umt.configuration_umt import UMTConfig
 
@@ -339,7 +339,19 @@ class UMTForMultimodalNER(UMTPreTrainedModel):
             config_kwargs["vision_backbone"] = vision_backbone
         config = UMTConfig(text_config=text_config, **config_kwargs)
         model = cls(config)
-        text_encoder = AutoModel.from_pretrained(text_model_name_or_path, **_text_encoder_kwargs(text_config))
+        verbosity = logging.get_verbosity()
+        logging.set_verbosity_error()  # the checkpoint's unused pooler is expected to be left out
+        try:
+            text_encoder, loading_info = AutoModel.from_pretrained(
+                text_model_name_or_path, output_loading_info=True, **_text_encoder_kwargs(text_config)
+            )
+        finally:
+            logging.set_verbosity(verbosity)
+        if loading_info["missing_keys"]:
+            raise ValueError(
+                f"{text_model_name_or_path} has no weights for {sorted(loading_info['missing_keys'])[:5]}...: "
+                "is it a BERT-family encoder checkpoint?"
+            )
         model.umt.text_encoder.load_state_dict(text_encoder.state_dict())
         if config.use_image and (vision_weights_file is not None or config.load_pretrained_vision_weights):
             pretrained = build_vision_backbone(config, pretrained=True, weights_file=vision_weights_file)

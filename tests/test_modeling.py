@@ -122,10 +122,12 @@ def test_post_without_image_ignores_its_image_slot():
         clean, dirty = model(**batch, output_marginals=True), model(**garbage, output_marginals=True)
     assert torch.isfinite(dirty.logits).all() and torch.isfinite(dirty.marginals).all()
     assert torch.equal(clean.logits, dirty.logits)
-    # and a batch with no image at all runs without any image tensor
+    # a batch with no image at all runs without any image tensor (and skips the cross-modal attention work),
+    # and gives the post without image exactly what it got in the mixed batch
     with torch.no_grad():
         no_images = model(**text_only(batch))
     assert torch.isfinite(no_images.logits).all()
+    torch.testing.assert_close(no_images.logits[1], clean.logits[1])
 
 
 def test_pixels_and_features_agree_and_resnet_stays_frozen():
@@ -204,3 +206,24 @@ def test_wrong_image_size_and_images_for_text_only_model():
         tiny_model().get_image_features(torch.randn(1, 3, 96, 96))
     with pytest.raises(ValueError, match="has no image branch"):
         tiny_model(variant="bert-crf")(**tiny_batch())
+
+
+def test_from_text_vision_pretrained_loads_both_parts(minilm_path, tmp_path):
+    import timm
+    from safetensors.torch import save_file
+    from transformers import AutoModel as TextAutoModel
+
+    torch.manual_seed(1)
+    resnet = timm.create_model("resnet18", pretrained=False)
+    weights_file = tmp_path / "resnet18.safetensors"
+    save_file(resnet.state_dict(), str(weights_file))
+    model = UMTForMultimodalNER.from_text_vision_pretrained(
+        minilm_path, vision_backbone="resnet18", vision_weights_file=weights_file, vision_feature_size=512, num_cross_attention_heads=4
+    )
+    reference = TextAutoModel.from_pretrained(minilm_path)
+    for name, tensor in model.umt.text_encoder.state_dict().items():
+        assert torch.equal(tensor, reference.state_dict()[name]), name
+    for name, tensor in model.umt.vision_backbone.state_dict().items():
+        assert torch.equal(tensor, resnet.state_dict()[name]), name
+    assert not any(p.requires_grad for p in model.umt.vision_backbone.parameters())
+    assert model.config.text_config.hidden_size == 384 and model.config.variant == "umt-bert-crf"
