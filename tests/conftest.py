@@ -81,3 +81,21 @@ def run_without_project(tmp_path: Path, script: str, *args: str, timeout: int = 
     return subprocess.run(
         [sys.executable, str(script_file), *args], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=timeout
     )
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, minilm_path) -> Path:
+    """A small real `umt-train` run (UMT-BERT-CRF, MiniLM, 48 Twitter-2017 posts, 2 epochs; ~20 s): its output folder."""
+    if not (DATA_DIR / "twitter2017" / "train.txt").is_file():
+        pytest.skip(f"benchmark data not found at {DATA_DIR} (set UMT_DATA_DIR)")
+    from hub_scripts.train import train
+
+    output_dir = tmp_path_factory.mktemp("trained_run")
+    train(
+        [
+            "--data_dir", str(DATA_DIR / "twitter2017"), "--text_encoder", str(minilm_path),
+            "--load_pretrained_vision_weights", "false", "--max_train_posts", "48", "--max_eval_posts", "24",
+            "--num_train_epochs", "2", "--learning_rate", "1e-3", "--output_dir", str(output_dir), "--disable_tqdm", "true",
+        ]
+    )
+    return output_dir
