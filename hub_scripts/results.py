@@ -69,7 +69,7 @@ def load_results(folder: str | Path) -> dict:
 
 def scores_table(results: dict) -> str:
     """Markdown table: one row per scored split, P/R/F1 in percent and F1 per type."""
-    splits = [split for split in ("dev", "test") if split in results.get("scores", {})]
+    splits = list(results["scores"])
     types = sorted({t for split in splits for t in results["scores"][split]["f1_per_type"]})
     lines = [
         "| split | " + " | ".join(["P", "R", "F1", *(f"F1 {t}" for t in types)]) + " |",
@@ -93,8 +93,8 @@ def results_markdown(results: dict) -> str:
         "",
         "| | |",
         "|---|---|",
-        f"| text encoder | {results['model']['text_encoder']} |",
-        f"| vision backbone | {results['model']['vision_backbone']} (pretrained weights: {results['model']['pretrained_vision_weights']}) |",
+        f"| text encoder | {results['model'].get('text_encoder', 'see the model folder')} |",
+        f"| vision backbone | {results['model'].get('vision_backbone')} (pretrained weights: {results['model'].get('pretrained_vision_weights')}) |",
         f"| images | {results['data']['image_dir'] or 'none (every post text-only)'} |",
         f"| posts train / dev / test | {' / '.join(str(results['data']['posts'].get(s, '-')) for s in ('train', 'validation', 'test'))} |",
         f"| seed | {run['seed']} |",

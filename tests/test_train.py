@@ -36,3 +36,19 @@ def test_train_writes_model_processor_and_results(trained_run):
         tags = model(**encoding).predicted_tags
     assert tags.shape == (1, 5) and (tags >= 0).all()
     assert json.loads((trained_run / "config.json").read_text())["auto_map"]["AutoModel"] == "modeling_umt.UMTForMultimodalNER"
+
+
+def test_evaluate_rescores_the_saved_model_exactly(trained_run, data_dir, tmp_path):
+    from hub_scripts.evaluate import evaluate_model
+
+    results = evaluate_model(
+        [
+            "--model_dir", str(trained_run), "--data_dir", str(data_dir / "twitter2017"), "--splits", "validation", "test",
+            "--max_eval_posts", "24", "--output_dir", str(tmp_path), "--disable_tqdm", "true",
+        ]
+    )
+    trained = load_results(trained_run)
+    assert results["scores"] == trained["scores"]
+    assert load_results(tmp_path)["scores"] == trained["scores"]
+    assert results["model"]["text_encoder"] == trained["model"]["text_encoder"]
+    assert "| dev |" in (tmp_path / "results.md").read_text()
