@@ -29,14 +29,16 @@ class LinearChainCRF(nn.Module):
     def extra_repr(self) -> str:
         return f"num_tags={self.num_tags}"
 
-    def _check(self, emissions: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        """Validate shapes; return a boolean (B, L) mask."""
+    def _check(self, emissions: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Validate shapes; return the emissions in at least float32 (half-precision log-sum-exp over a chain loses
+        too much) and a boolean (B, L) mask."""
         if emissions.dim() != 3 or emissions.size(-1) != self.num_tags:
             raise ValueError(
                 f"LinearChainCRF: emissions must be (batch, length, {self.num_tags}), got {tuple(emissions.shape)}."
             )
+        emissions = emissions.to(torch.promote_types(emissions.dtype, torch.float32))
         if mask is None:
-            return torch.ones(emissions.shape[:2], dtype=torch.bool, device=emissions.device)
+            return emissions, torch.ones(emissions.shape[:2], dtype=torch.bool, device=emissions.device)
         if mask.shape != emissions.shape[:2]:
             raise ValueError(
                 f"LinearChainCRF: mask shape {tuple(mask.shape)} does not match emissions {tuple(emissions.shape[:2])}."
@@ -44,7 +46,7 @@ class LinearChainCRF(nn.Module):
         mask = mask.bool()
         if mask.size(1) > 1 and bool((mask[:, 1:] & ~mask[:, :-1]).any()):
             raise ValueError("LinearChainCRF: masks must be left-aligned (real positions first, padding after).")
-        return mask
+        return emissions, mask
 
     def _forward_scores(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Forward algorithm. Returns alphas (B, L, T): log-sum of all prefixes ending in each tag at each
@@ -59,7 +61,7 @@ class LinearChainCRF(nn.Module):
 
     def log_partition(self, emissions: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """log Z for every sequence, (B,); 0 for an empty sequence."""
-        mask = self._check(emissions, mask)
+        emissions, mask = self._check(emissions, mask)
         if emissions.size(1) == 0:
             return emissions.new_zeros(emissions.size(0))
         final_alpha = self._forward_scores(emissions, mask)[:, -1]
@@ -68,7 +70,7 @@ class LinearChainCRF(nn.Module):
 
     def sequence_score(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Unnormalised score of the given tag paths (Eq. 5), (B,); tags at padded positions are ignored."""
-        mask = self._check(emissions, mask)
+        emissions, mask = self._check(emissions, mask)
         if emissions.size(1) == 0:
             return emissions.new_zeros(emissions.size(0))
         if tags.shape != emissions.shape[:2]:
@@ -99,7 +101,7 @@ class LinearChainCRF(nn.Module):
     def marginals(self, emissions: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Per-position tag probabilities P(y_i = t | emissions) by forward-backward, (B, L, T); rows sum to 1 at
         real positions and are 0 at padded ones."""
-        mask = self._check(emissions, mask)
+        emissions, mask = self._check(emissions, mask)
         if emissions.size(1) == 0:
             return torch.zeros_like(emissions)
         alphas = self._forward_scores(emissions, mask)
@@ -116,7 +118,7 @@ class LinearChainCRF(nn.Module):
 
     def decode(self, emissions: torch.Tensor, mask: torch.Tensor | None = None, pad_tag: int = -100) -> torch.Tensor:
         """Viterbi decoding: the highest-scoring tag path, (B, L) long, `pad_tag` at padded positions."""
-        mask = self._check(emissions, mask)
+        emissions, mask = self._check(emissions, mask)
         batch_size, length, _ = emissions.shape
         if length == 0:
             return torch.full((batch_size, 0), pad_tag, dtype=torch.long, device=emissions.device)

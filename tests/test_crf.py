@@ -103,3 +103,13 @@ def test_bad_inputs_name_the_problem():
         crf.decode(torch.randn(1, 3, 3), torch.tensor([[True, False, True]]))
     with pytest.raises(ValueError, match=r"tags at real positions must lie in \[0, 3\)"):
         crf.log_likelihood(torch.randn(1, 2, 3), torch.tensor([[0, 7]]))
+
+
+def test_half_precision_emissions_are_scored_in_float32():
+    crf = random_crf(3, seed=2).float()
+    emissions = torch.randn(2, 5, 3).bfloat16()
+    tags = torch.randint(0, 3, (2, 5))
+    log_likelihood = crf.log_likelihood(emissions, tags)
+    assert log_likelihood.dtype == torch.float32
+    torch.testing.assert_close(log_likelihood, crf.log_likelihood(emissions.float(), tags))
+    assert crf.marginals(emissions).dtype == torch.float32
