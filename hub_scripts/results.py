@@ -98,7 +98,7 @@ def results_markdown(results: dict) -> str:
         f"| images | {results['data']['image_dir'] or 'none (every post text-only)'} |",
         f"| posts train / dev / test | {' / '.join(str(results['data']['posts'].get(s, '-')) for s in ('train', 'validation', 'test'))} |",
         f"| seed | {run['seed']} |",
-        f"| processes | {run['world_size']} |",
+        f"| processes x threads | {run['world_size']} x {run.get('torch_threads_per_process', '?')} |",
         f"| wall time | {run['wall_time_s']:.0f} s |",
     ]
     if run.get("epoch_wall_times_s"):

@@ -11,6 +11,7 @@ it, and writes the model and processor (`from_pretrained` form) plus `results.js
 import logging
 import time
 
+import torch
 from transformers import HfArgumentParser, Trainer, TrainerCallback, set_seed
 
 from modeling_umt import UMTForMultimodalNER
@@ -113,6 +114,7 @@ def train(argv: list[str] | None = None) -> dict:
             "command": command_line(),
             "seed": training_args.seed,
             "world_size": training_args.world_size,
+            "torch_threads_per_process": torch.get_num_threads(),
             "train_batches_per_epoch_per_process": batches_per_epoch,
             "per_device_train_batch_size": training_args.per_device_train_batch_size,
             "gradient_accumulation_steps": training_args.gradient_accumulation_steps,
