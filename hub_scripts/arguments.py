@@ -1,4 +1,4 @@
-"""Command-line arguments of `umt-train` / `umt-evaluate` / `umt-predict`, parsed with `HfArgumentParser`.
+"""Command-line arguments of `umt-train` and `umt-evaluate`, parsed with `HfArgumentParser`.
 
 The defaults follow the paper and its public code (see the design notes): lr 5e-5, batch 16, 12 epochs,
 linear warm-up over the first 10% of steps, weight decay 0.01 (not on biases and LayerNorm, as `Trainer`

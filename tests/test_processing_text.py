@@ -195,9 +195,7 @@ print(json.dumps({"class": type(processor).__module__ + "." + type(processor).__
 """
 
 
-def test_processor_loads_as_remote_code_without_the_project(processor, tmp_path, monkeypatch):
-    monkeypatch.setattr(UMTProcessor, "_auto_class", None)
-    UMTProcessor.register_for_auto_class()
+def test_processor_loads_as_remote_code_without_the_project(processor, tmp_path):
     folder = tmp_path / "umt-processor"
     processor.save_pretrained(folder)
     assert {"processing_umt.py", "image_processing_umt.py"} <= {path.name for path in folder.iterdir()}
