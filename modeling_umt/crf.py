@@ -53,9 +53,9 @@ class LinearChainCRF(nn.Module):
         position; at padded positions the alpha of the last real position is carried along."""
         alpha = self.start_transitions + emissions[:, 0]
         alphas = [alpha]
-        for position in range(1, emissions.size(1)):
-            step = torch.logsumexp(alpha.unsqueeze(2) + self.transitions, dim=1) + emissions[:, position]
-            alpha = torch.where(mask[:, position, None], step, alpha)
+        for step_emissions, step_mask in zip(emissions[:, 1:].unbind(1), mask[:, 1:, None].unbind(1)):
+            step = torch.logsumexp(alpha.unsqueeze(2) + self.transitions, dim=1) + step_emissions
+            alpha = torch.where(step_mask, step, alpha)
             alphas.append(alpha)
         return torch.stack(alphas, dim=1)
 
@@ -105,11 +105,11 @@ class LinearChainCRF(nn.Module):
         if emissions.size(1) == 0:
             return torch.zeros_like(emissions)
         alphas = self._forward_scores(emissions, mask)
-        beta = self.end_transitions.expand(emissions.size(0), -1)
+        end = beta = self.end_transitions.expand(emissions.size(0), -1)
         betas = [beta]
-        for position in range(emissions.size(1) - 2, -1, -1):
-            step = torch.logsumexp(self.transitions + (emissions[:, position + 1] + beta).unsqueeze(1), dim=2)
-            beta = torch.where(mask[:, position + 1, None], step, self.end_transitions.expand_as(step))
+        for step_emissions, step_mask in zip(reversed(emissions[:, 1:].unbind(1)), reversed(mask[:, 1:, None].unbind(1))):
+            step = torch.logsumexp(self.transitions + (step_emissions + beta).unsqueeze(1), dim=2)
+            beta = torch.where(step_mask, step, end)
             betas.append(beta)
         betas = torch.stack(betas[::-1], dim=1)
         log_z = torch.logsumexp(alphas[:, -1] + self.end_transitions, dim=1)
@@ -123,19 +123,17 @@ class LinearChainCRF(nn.Module):
         if length == 0:
             return torch.full((batch_size, 0), pad_tag, dtype=torch.long, device=emissions.device)
         score = self.start_transitions + emissions[:, 0]
+        # On padded positions, point to the same tag so the path is carried unchanged.
+        identity = torch.arange(self.num_tags, device=emissions.device).expand(batch_size, -1)
         backpointers = []
-        for position in range(1, length):
-            candidates = score.unsqueeze(2) + self.transitions
-            best_score, best_previous = candidates.max(dim=1)
-            step_mask = mask[:, position, None]
-            score = torch.where(step_mask, best_score + emissions[:, position], score)
-            # On padded positions, point to the same tag so the path is carried unchanged.
-            identity = torch.arange(self.num_tags, device=emissions.device).expand(batch_size, -1)
+        for step_emissions, step_mask in zip(emissions[:, 1:].unbind(1), mask[:, 1:, None].unbind(1)):
+            best_score, best_previous = (score.unsqueeze(2) + self.transitions).max(dim=1)
+            score = torch.where(step_mask, best_score + step_emissions, score)
             backpointers.append(torch.where(step_mask, best_previous, identity))
-        best_last = (score + self.end_transitions).argmax(dim=1)
+        best_last = (score + self.end_transitions).argmax(dim=1, keepdim=True)
         path = [best_last]
-        for pointers in reversed(backpointers):
-            best_last = pointers.gather(1, best_last.unsqueeze(1)).squeeze(1)
+        for best_previous in reversed(backpointers):
+            best_last = best_previous.gather(1, best_last)
             path.append(best_last)
-        tags = torch.stack(path[::-1], dim=1)
+        tags = torch.cat(path[::-1], dim=1)
         return torch.where(mask, tags, torch.full_like(tags, pad_tag))
