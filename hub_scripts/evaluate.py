@@ -20,7 +20,7 @@ from modeling_umt import UMTForMultimodalNER
 from .arguments import DataArguments, UMTTrainingArguments
 from .data import build_collator, load_splits, prepare_model_inputs
 from .metrics import build_compute_metrics
-from .results import RESULTS_JSON, command_line, load_results, peak_memory_mb, split_scores, versions, write_results
+from .results import RESULTS_JSON, data_section, load_results, run_section, scores_summary, split_scores, write_results
 
 SCORE_NAMES = {"validation": "dev"}
 
@@ -65,29 +65,13 @@ def evaluate_model(argv: list[str] | None = None) -> dict:
 
     results = {
         "model": {**training_results.get("model", {}), "model_dir": eval_args.model_dir, "variant": model.config.variant},
-        "data": {
-            "data_dir": data_args.data_dir,
-            "image_dir": data_args.image_dir,
-            "entity_type_mapping": data_args.entity_type_mapping,
-            "posts": {split: len(split_set) for split, split_set in encoded.items()},
-            "posts_with_image": {split: sum(path is not None for path in split_set["image"]) for split, split_set in encoded.items()},
-        },
-        "run": {
-            "command": command_line(),
-            "seed": training_args.seed,
-            "world_size": training_args.world_size,
-            "wall_time_s": time.perf_counter() - started,
-            "peak_memory_mb": peak_memory_mb(),
-            "versions": versions(),
-        },
+        "data": data_section(data_args, encoded),
+        "run": run_section(training_args, started),
         "scores": scores,
     }
     if trainer.is_world_process_zero():
         path = write_results(training_args.output_dir, results)
-        summary = ", ".join(
-            f"{split} P/R/F1 {100 * s['precision']:.2f}/{100 * s['recall']:.2f}/{100 * s['f1']:.2f}" for split, s in scores.items()
-        )
-        print(f"{eval_args.model_dir}: {summary} -> {path}")
+        print(f"{eval_args.model_dir}: {scores_summary(scores)} -> {path}")
     return results
 
 

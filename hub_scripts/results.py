@@ -7,6 +7,7 @@ import platform
 import resource
 import shlex
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -40,6 +41,39 @@ def peak_memory_mb() -> dict[str, float]:
     if torch.cuda.is_available():
         peak["gpu_max_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return peak
+
+
+def data_section(data_args, encoded) -> dict:
+    """What was scored: the data folders and the posts (with an image) of every split."""
+    return {
+        "data_dir": data_args.data_dir,
+        "image_dir": data_args.image_dir,
+        "entity_type_mapping": data_args.entity_type_mapping,
+        "posts": {split: len(split_set) for split, split_set in encoded.items()},
+        "posts_with_image": {split: sum(path is not None for path in split_set["image"]) for split, split_set in encoded.items()},
+    }
+
+
+def run_section(training_args, started: float, **details) -> dict:
+    """How the run went: the command, seed, processes and threads, wall time since `started` (perf_counter),
+    peak memory, versions, and any `details`."""
+    return {
+        "command": command_line(),
+        "seed": training_args.seed,
+        "world_size": training_args.world_size,
+        "torch_threads_per_process": torch.get_num_threads(),
+        **details,
+        "wall_time_s": time.perf_counter() - started,
+        "peak_memory_mb": peak_memory_mb(),
+        "versions": versions(),
+    }
+
+
+def scores_summary(scores: dict) -> str:
+    """One line: P/R/F1 in percent per scored split."""
+    return ", ".join(
+        f"{split} P/R/F1 {100 * s['precision']:.2f}/{100 * s['recall']:.2f}/{100 * s['f1']:.2f}" for split, s in scores.items()
+    )
 
 
 def split_scores(metrics: dict[str, float], prefix: str) -> dict:

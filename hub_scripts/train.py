@@ -11,7 +11,6 @@ it, and writes the model and processor (`from_pretrained` form) plus `results.js
 import logging
 import time
 
-import torch
 from transformers import HfArgumentParser, Trainer, TrainerCallback, set_seed
 
 from modeling_umt import UMTForMultimodalNER
@@ -19,7 +18,7 @@ from modeling_umt import UMTForMultimodalNER
 from .arguments import DataArguments, ModelArguments, UMTTrainingArguments
 from .data import build_collator, build_processor, load_splits, prepare_model_inputs
 from .metrics import build_compute_metrics
-from .results import command_line, peak_memory_mb, split_scores, versions, write_results
+from .results import data_section, run_section, scores_summary, split_scores, write_results
 
 logger = logging.getLogger(__name__)
 
@@ -103,41 +102,26 @@ def train(argv: list[str] | None = None) -> dict:
             "pretrained_vision_weights": bool(model.config.use_image and (model_args.load_pretrained_vision_weights or model_args.vision_weights_file)),
             "labels": labels,
         },
-        "data": {
-            "data_dir": data_args.data_dir,
-            "image_dir": data_args.image_dir,
-            "entity_type_mapping": data_args.entity_type_mapping,
-            "posts": {split: len(split_set) for split, split_set in encoded.items()},
-            "posts_with_image": {split: sum(path is not None for path in split_set["image"]) for split, split_set in encoded.items()},
-        },
-        "run": {
-            "command": command_line(),
-            "seed": training_args.seed,
-            "world_size": training_args.world_size,
-            "torch_threads_per_process": torch.get_num_threads(),
-            "train_batches_per_epoch_per_process": batches_per_epoch,
-            "per_device_train_batch_size": training_args.per_device_train_batch_size,
-            "gradient_accumulation_steps": training_args.gradient_accumulation_steps,
-            "learning_rate": training_args.learning_rate,
-            "num_train_epochs": training_args.num_train_epochs,
-            "bf16": training_args.bf16,
-            "best_epoch": best_epoch(trainer),
-            "epoch_wall_times_s": epoch_timer.epoch_times,
-            "wall_time_s": time.perf_counter() - started,
-            "peak_memory_mb": peak_memory_mb(),
-            "versions": versions(),
-            "log_history": trainer.state.log_history,
-        },
+        "data": data_section(data_args, encoded),
+        "run": run_section(
+            training_args,
+            started,
+            train_batches_per_epoch_per_process=batches_per_epoch,
+            per_device_train_batch_size=training_args.per_device_train_batch_size,
+            gradient_accumulation_steps=training_args.gradient_accumulation_steps,
+            learning_rate=training_args.learning_rate,
+            num_train_epochs=training_args.num_train_epochs,
+            bf16=training_args.bf16,
+            best_epoch=best_epoch(trainer),
+            epoch_wall_times_s=epoch_timer.epoch_times,
+            log_history=trainer.state.log_history,
+        ),
         "scores": {"dev": split_scores(dev, "dev"), **({"test": split_scores(test, "test")} if test else {})},
     }
     if trainer.is_world_process_zero():
         processor.save_pretrained(training_args.output_dir)
         path = write_results(training_args.output_dir, results)
-        summary = ", ".join(
-            f"{split} P/R/F1 {100 * s['precision']:.2f}/{100 * s['recall']:.2f}/{100 * s['f1']:.2f}"
-            for split, s in results["scores"].items()
-        )
-        print(f"{model.config.variant}: {summary} -> {path}")
+        print(f"{model.config.variant}: {scores_summary(results['scores'])} -> {path}")
     return results
 
 
