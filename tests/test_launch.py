@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from hub_scripts.results import load_results
 
 
@@ -26,10 +28,18 @@ def run(command: list[str], timeout: int = 600) -> subprocess.CompletedProcess:
     return completed
 
 
-def test_two_processes_with_torchrun_split_the_data(data_dir, minilm_path, tmp_path):
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533"]
-    run([*torchrun, "-m", "hub_scripts.train", *train_command(data_dir, minilm_path, tmp_path / "ddp", "--ddp_backend", "gloo")])
-    results = load_results(tmp_path / "ddp")
+LAUNCHERS = {
+    "torchrun": ["-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533"],
+    "accelerate": ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                   "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29534"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_two_processes_split_the_data(launcher, data_dir, minilm_path, tmp_path):
+    command = [sys.executable, *LAUNCHERS[launcher], "-m", "hub_scripts.train"]
+    run([*command, *train_command(data_dir, minilm_path, tmp_path / launcher, "--ddp_backend", "gloo")])
+    results = load_results(tmp_path / launcher)
     assert results["run"]["world_size"] == 2
     # 48 posts, 16 per batch and process: each process sees 24 posts, 2 batches per epoch (one process alone: 3)
     assert results["run"]["train_batches_per_epoch_per_process"] == 2
