@@ -140,11 +140,11 @@ class UMTConfig(PreTrainedConfig):
     image_size: int = 224
     load_pretrained_vision_weights: bool = True
     num_cross_attention_heads: int = 12
-    hidden_dropout_prob: float = 0.1
-    attention_dropout_prob: float = 0.1
-    esd_loss_weight: float = 0.5
-    conversion_weight: float = 0.5
-    initializer_range: float = 0.02
+    hidden_dropout_prob: float | int = 0.1
+    attention_dropout_prob: float | int = 0.1
+    esd_loss_weight: float | int = 0.5
+    conversion_weight: float | int = 0.5
+    initializer_range: float | int = 0.02
 
     def __post_init__(self, **kwargs):
         if self.id2label is None and self.label2id is None and kwargs.get("num_labels") is None:

@@ -1,6 +1,7 @@
 """UMTConfig: defaults, paper variants, validation, serialisation."""
 
 import pytest
+from huggingface_hub.errors import StrictDataclassFieldValidationError
 from transformers import AutoConfig
 
 from configuration_umt import PAPER_VARIANTS, VARIANT_SWITCHES, UMTConfig
@@ -71,3 +72,10 @@ def test_conversion_matrix_follows_the_labels():
 def test_invalid_configs_raise_value_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         UMTConfig(**kwargs)
+
+
+def test_whole_numbers_are_accepted_for_float_settings_and_wrong_types_are_not():
+    config = UMTConfig(hidden_dropout_prob=0, esd_loss_weight=1)
+    assert (config.hidden_dropout_prob, config.esd_loss_weight) == (0, 1)
+    with pytest.raises(StrictDataclassFieldValidationError, match="use_esd"):
+        UMTConfig(use_esd="yes")
