@@ -92,7 +92,8 @@ def main() -> None:
     lines += [
         "Wall times were measured on the 2-core machine while other jobs shared it (two training runs in parallel,",
         "one thread each, plus development work), so they are upper bounds; see `docs/results/performance.md` for",
-        "timings on a quiet machine.",
+        "timings on a quiet machine. A run shown with threads `?` has a results file from before the thread count was",
+        "recorded; it ran with torch's default of 2 threads.",
     ]
     args.output.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
