@@ -1,9 +1,11 @@
-"""The performance benchmark in quick mode (tiny models and inputs): every measurement runs, and the results file has
-every section and every target line, so the full-size script cannot rot unnoticed."""
+"""The benchmark scripts cannot rot unnoticed: the performance benchmark in quick mode (tiny models and inputs) writes
+every section and target line, and the README's results block matches the files in docs/results/."""
 
 import re
 import subprocess
 import sys
+
+import pytest
 
 from conftest import REPO_ROOT
 
@@ -47,3 +49,29 @@ def test_quick_mode_writes_every_section_and_target(tmp_path):
     crf_section = text[text.index("## 3. CRF") : text.index("## 4. Feature caching")]
     assert crf_section.count("| yes |") == 3 * 2 and "**no**" not in crf_section  # the two CRFs agree everywhere
     assert "| 6 |" in text[text.index("## 4. Feature caching") : text.index("## 5. Peak memory")]
+
+
+def test_readme_results_block_matches_docs_results():
+    completed = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "benchmarks" / "readme_results.py"), "--check"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+
+
+def test_readme_results_copies_the_chosen_tables_and_names_missing_ones(tmp_path):
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    from readme_results import ResultsExcerpt, render_excerpt
+
+    (tmp_path / "scores.md").write_text(
+        "# Scores\n\n## A\n\n| system | F1 |\n|---|---:|\n| x | 1.0 |\n\n| run | s |\n|---|---:|\n| r | 3 |\n"
+        "\n## B\n\n| system | F1 |\n|---|---:|\n| y | 2.0 |\n"
+    )
+    rendered = render_excerpt(ResultsExcerpt("Scores", "scores.md", ("| system |",)), tmp_path)
+    assert rendered[0] == "### Scores"
+    assert "| x | 1.0 |" in rendered and "| y | 2.0 |" in rendered and "| r | 3 |" not in rendered
+    assert rendered.index("**A**") < rendered.index("| x | 1.0 |") < rendered.index("**B**") < rendered.index("| y | 2.0 |")
+    with pytest.raises(ValueError, match=r"scores\.md: no table whose header starts with"):
+        render_excerpt(ResultsExcerpt("Scores", "scores.md", ("| target |",)), tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"missing\.md: results file missing"):
+        render_excerpt(ResultsExcerpt("Scores", "missing.md", ("| system |",)), tmp_path)
