@@ -884,7 +884,7 @@ def crf_lines(results: Results) -> list[str]:
 
 def viterbi_step_costs(results: Results) -> str:
     """Why the Viterbi speed-up is what it is: the cost of one scanned position of the whole batch against that of one
-    real position of one sequence. The speed-up is at most batch size x (real / scanned positions) x their ratio."""
+    real position of one sequence. The speed-up equals batch size x (real / scanned positions) x their ratio."""
     batch_size = results.settings.scale.crf_target_batch_size
     costs = []
     for length in results.settings.scale.crf_lengths:
