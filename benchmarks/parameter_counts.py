@@ -80,7 +80,8 @@ def main() -> None:
     ]
     for name, module in components(full).items():
         lines.append(f"| {name} | {count(module, True):,} | {count(module, False):,} |")
-    lines.append(f"| **total** | **{count(full, True):,}** | **{count(full, False):,}** |")
+    trainable = count(full, True)
+    lines.append(f"| **total** | **{trainable:,}** | **{count(full, False):,}** |")
     difference = public_code_difference(full)
     lines += [
         "",
@@ -89,10 +90,10 @@ def main() -> None:
         "",
         "| | trainable |",
         "|---|---:|",
-        f"| this model | {count(full, True):,} |",
+        f"| this model | {trainable:,} |",
     ]
     lines += [f"| + {name} | {size:,} |" for name, size in difference]
-    lines.append(f"| **= public implementation's layout** | **{count(full, True) + sum(s for _, s in difference):,}** |")
+    lines.append(f"| **= public implementation's layout** | **{trainable + sum(size for _, size in difference):,}** |")
     lines += ["", "Every paper variant at full size:", "", "| variant | trainable | frozen |", "|---|---:|---:|"]
     for variant in PAPER_VARIANTS:
         model = UMTForMultimodalNER(UMTConfig(variant=variant))
