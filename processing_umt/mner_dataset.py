@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import datasets
+import numpy as np
 import torch
 from datasets import Array2D, ClassLabel, Dataset, DatasetDict, Features, List, Value
 from tqdm.auto import tqdm
@@ -383,11 +384,13 @@ def add_image_features(
     Run the frozen visual backbone once over each distinct image of the dataset and add its output to every post, so
     that training never runs the backbone again.
 
-    Adds `image_features` (`Array2D((49, C))`, `feature_dtype`; `None` for a post without image) and `has_image`
-    (`int8`) columns, and formats `image_features` as numpy for fast batches (a post without image then reads as
-    NaN: the collator zeroes it from `has_image`). The features of the distinct images are computed in a
-    `datasets.map` (progress bar) into `cache_dir`, then copied to the posts (a second cache file per split);
-    a later call with the same images, backbone and image processor reloads both without running the backbone.
+    The features of the distinct images are computed in a `datasets.map` (progress bar) into one cache file in
+    `cache_dir`, stored once per image: a later call with the same images, backbone and image processor reloads it
+    without running the backbone. Each post gets `has_image` (`int8`) and `image_row` (`int32`, its image's row in
+    that file, -1 for none) columns, and a `with_transform` that adds `image_features` (numpy `(49, C)`, zeros for a
+    post without image) to every row or slice read from the dataset, as `Trainer`'s data loader reads it. The
+    column itself is not stored in the posts: `dataset["image_features"]` does not exist, and a later
+    `set_format`/`with_format` replaces the transform (call `add_image_features` again; it reloads the cache).
 
     Args:
         dataset: posts with an `image` column of paths (from `load_mner_dataset`, `decode_images=False`).
@@ -462,7 +465,6 @@ def add_image_features(
         new_fingerprint=fingerprint,
         desc="Image features (once per distinct image)",
     )
-    row_of_path = {path: row for row, path in enumerate(per_image["image"])}
     unreadable = {path for path, flag in zip(per_image["image"], per_image["has_image"]) if not flag}
     if unreadable:
         without_image = [
@@ -475,38 +477,42 @@ def add_image_features(
             without_image, sum(len(split_set) for split_set in splits.values()), missing_images_report
         )
 
-    per_image_numpy = per_image.with_format("numpy", columns=["image_features", "has_image"])
-
-    def copy_to_posts(batch: dict[str, list]) -> dict[str, list]:
-        rows = [row_of_path[path] if path is not None else None for path in batch["image"]]
-        found = per_image_numpy[[row for row in rows if row is not None]]
-        found_features, found_flags = iter(found["image_features"]), iter(found["has_image"])
-        image_features, has_image = [], []
-        for row in rows:
-            features, flag = (next(found_features), int(next(found_flags))) if row is not None else (None, 0)
-            image_features.append(features if flag else None)
-            has_image.append(flag)
-        return {"image_features": image_features, "has_image": has_image}
-
+    per_image_features = per_image.with_format("numpy", columns=["image_features"])
+    usable_row = {path: row for row, (path, flag) in enumerate(zip(per_image["image"], per_image["has_image"])) if flag}
     with_features = {}
     for split, split_set in splits.items():
-        split_fingerprint = hashlib.sha256(f"{fingerprint}:{split}:{split_set._fingerprint}".encode()).hexdigest()[:32]
-        features = split_set.features.copy()
-        features["image_features"] = feature_type
-        features["has_image"] = Value("int8")
-        with_features[split] = split_set.map(
-            copy_to_posts,
-            batched=True,
-            batch_size=batch_size,
-            writer_batch_size=batch_size,
-            features=features,
-            cache_file_name=str(cache_dir / f"posts-{split_fingerprint}.arrow"),
-            new_fingerprint=split_fingerprint,
-            desc=f"Image features -> {split} posts",
-        ).with_format("numpy", columns=["image_features"], output_all_columns=True)
+        image_rows = [usable_row.get(path, -1) for path in split_set["image"]]
+        earlier = [name for name in ("has_image", "image_row") if name in split_set.column_names]
+        with_features[split] = (
+            split_set.remove_columns(earlier)
+            .add_column("has_image", [int(row >= 0) for row in image_rows], feature=Value("int8"))
+            .add_column("image_row", image_rows, feature=Value("int32"))
+            .with_transform(CachedImageFeatures(per_image_features), output_all_columns=True)
+        )
     if isinstance(dataset, DatasetDict):
         return DatasetDict(with_features)
     return next(iter(with_features.values()))
+
+
+class CachedImageFeatures:
+    """`Dataset.with_transform` hook: adds each post's `image_features` (N, 49, C), read from the per-image cache at
+    the post's `image_row`; zeros for a post without image (`image_row` -1)."""
+
+    def __init__(self, per_image_features: Dataset):
+        self.per_image_features = per_image_features
+
+    def __call__(self, batch: dict[str, list]) -> dict[str, list]:
+        rows = batch["image_row"]
+        found = [index for index, row in enumerate(rows) if row >= 0]
+        if found:
+            stored = self.per_image_features[[rows[index] for index in found]]["image_features"]
+            features = np.zeros((len(rows), *stored.shape[1:]), dtype=stored.dtype)
+            features[found] = stored
+        else:
+            feature_type = self.per_image_features.features["image_features"]
+            features = np.zeros((len(rows), *feature_type.shape), dtype=feature_type.dtype)
+        batch["image_features"] = features
+        return batch
 
 
 def _features_fingerprint(

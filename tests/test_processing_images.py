@@ -236,7 +236,29 @@ def test_image_features_are_computed_once_per_distinct_image_and_cached(processo
 
     again = add_image_features(dataset, processor.image_processor, backbone, **arguments)
     assert backbone.images_seen == 4 + 2  # only the probe: the features come from the cache
-    assert np.array_equal(again["train"][:]["image_features"], features, equal_nan=True)
+    assert np.array_equal(again["train"][:]["image_features"], features)
+    cached = sorted(path.name for path in (tmp_path / "cache").glob("*.arrow"))
+    assert len(cached) == 1 and cached[0].startswith("images-")  # features stored once per image, not per post
+
+
+def test_cached_features_reach_a_shuffled_multiprocess_data_loader(processor, posts_with_images, tmp_path):
+    """What `Trainer` does with the dataset: shuffle, read batches of rows in a worker process, collate."""
+    data_file, image_folder = posts_with_images
+    dataset = encode_mner_dataset(
+        load_mner_dataset(data_file, image_folder, missing_images_report=tmp_path / "r.tsv"), processor
+    )
+    train = add_image_features(dataset, processor.image_processor, CountingBackbone().eval(), cache_dir=tmp_path)["train"]
+    expected = {post_id: row["image_features"] for post_id, row in zip(train["id"], train)}
+    shuffled = train.shuffle(seed=0)
+    loader = torch.utils.data.DataLoader(
+        shuffled, batch_size=4, collate_fn=lambda rows: (rows, UMTDataCollator(processor)(rows)), num_workers=1
+    )
+    seen = []
+    for rows, batch in loader:
+        for index, row in enumerate(rows):
+            assert np.array_equal(batch["image_features"][index].numpy(), expected[row["id"]])
+            seen.append(row["id"])
+    assert sorted(seen) == sorted(train["id"]) and seen != train["id"]
 
 
 def test_features_path_and_pixel_path_give_the_same_model_outputs(processor, posts_with_images, tmp_path):
