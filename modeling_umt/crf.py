@@ -122,18 +122,24 @@ class LinearChainCRF(nn.Module):
         batch_size, length, _ = emissions.shape
         if length == 0:
             return torch.full((batch_size, 0), pad_tag, dtype=torch.long, device=emissions.device)
+        # Transition plus emission score of every step, (L-1, B, to, from): contiguous, so each step's max runs over
+        # the last dimension. The scan runs past a sequence's end; its best last tag is taken at its last real
+        # position, and its backpointers past that point to the same tag, which carries that tag back unchanged.
+        step_scores = emissions[:, 1:].transpose(0, 1).contiguous().unsqueeze(3) + self.transitions.t().contiguous()
         score = self.start_transitions + emissions[:, 0]
-        # On padded positions, point to the same tag so the path is carried unchanged.
-        identity = torch.arange(self.num_tags, device=emissions.device).expand(batch_size, -1)
-        backpointers = []
-        for step_emissions, step_mask in zip(emissions[:, 1:].unbind(1), mask[:, 1:, None].unbind(1)):
-            best_score, best_previous = (score.unsqueeze(2) + self.transitions).max(dim=1)
-            score = torch.where(step_mask, best_score + step_emissions, score)
-            backpointers.append(torch.where(step_mask, best_previous, identity))
-        best_last = (score + self.end_transitions).argmax(dim=1, keepdim=True)
+        scores, backpointers = [score], []
+        for step in step_scores.unbind(0):
+            score, best_previous = (score.unsqueeze(1) + step).max(dim=2)
+            scores.append(score)
+            backpointers.append(best_previous)
+        last_index = (mask.sum(1) - 1).clamp(min=0)
+        last_scores = torch.stack(scores)[last_index, torch.arange(batch_size, device=emissions.device)]
+        best_last = (last_scores + self.end_transitions).argmax(dim=1, keepdim=True)
         path = [best_last]
-        for best_previous in reversed(backpointers):
-            best_last = best_previous.gather(1, best_last)
-            path.append(best_last)
+        if backpointers:
+            identity = torch.arange(self.num_tags, device=emissions.device).expand(batch_size, -1)
+            for best_previous in reversed(torch.where(mask.t()[1:, :, None], torch.stack(backpointers), identity).unbind(0)):
+                best_last = best_previous.gather(1, best_last)
+                path.append(best_last)
         tags = torch.cat(path[::-1], dim=1)
         return torch.where(mask, tags, torch.full_like(tags, pad_tag))
