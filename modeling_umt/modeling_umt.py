@@ -95,8 +95,22 @@ def build_vision_backbone(config: UMTConfig, pretrained: bool = False, weights_f
     backbone = timm.create_model(
         config.vision_backbone, pretrained=pretrained, num_classes=0, global_pool="", pretrained_cfg_overlay=overlay
     )
+    if backbone.num_features != config.vision_feature_size:
+        raise ValueError(
+            f"The vision backbone {config.vision_backbone!r} gives {backbone.num_features}-channel feature maps, but "
+            f"the config's vision_feature_size is {config.vision_feature_size}: set vision_feature_size="
+            f"{backbone.num_features} (UMTForMultimodalNER.from_text_vision_pretrained and umt-train do so from the "
+            "backbone's name)."
+        )
     backbone.requires_grad_(False)
     return backbone.eval()
+
+
+def vision_feature_size_of(vision_backbone: str) -> int:
+    """Channels of a timm backbone's last feature map, read from the architecture built on the meta device (no
+    weights are made or loaded)."""
+    with torch.device("meta"):
+        return timm.create_model(vision_backbone, pretrained=False, num_classes=0, global_pool="").num_features
 
 
 class UMTPreTrainedModel(PreTrainedModel):
@@ -332,11 +346,13 @@ class UMTForMultimodalNER(UMTPreTrainedModel):
         The backbone's weights come from `vision_weights_file` (a timm/torchvision state dict file) if given,
         else from the Hub when `load_pretrained_vision_weights` (default True), else stay random. The UMT
         layers, classifiers and CRFs are initialised randomly. `config_kwargs` go to `UMTConfig`
-        (`variant=`, `id2label=`, ...).
+        (`variant=`, `id2label=`, ...); with `vision_backbone`, `vision_feature_size` defaults to that backbone's
+        channel count.
         """
         text_config = AutoConfig.from_pretrained(text_model_name_or_path)
         if vision_backbone is not None:
             config_kwargs["vision_backbone"] = vision_backbone
+            config_kwargs.setdefault("vision_feature_size", vision_feature_size_of(vision_backbone))
         config = UMTConfig(text_config=text_config, **config_kwargs)
         model = cls(config)
         verbosity = logging.get_verbosity()

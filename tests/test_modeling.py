@@ -227,3 +227,13 @@ def test_from_text_vision_pretrained_loads_both_parts(minilm_path, tmp_path):
         assert torch.equal(tensor, resnet.state_dict()[name]), name
     assert not any(p.requires_grad for p in model.umt.vision_backbone.parameters())
     assert model.config.text_config.hidden_size == 384 and model.config.variant == "umt-bert-crf"
+
+
+def test_vision_feature_size_follows_the_chosen_backbone(minilm_path):
+    with pytest.raises(ValueError, match="gives 512-channel feature maps, but the config's vision_feature_size is 2048"):
+        UMTForMultimodalNER(UMTConfig(**tiny_config_kwargs(vision_feature_size=2048)))
+    model = UMTForMultimodalNER.from_text_vision_pretrained(
+        minilm_path, vision_backbone="resnet18", load_pretrained_vision_weights=False, num_cross_attention_heads=4
+    )
+    assert model.config.vision_feature_size == 512
+    assert model.get_image_features(torch.randn(1, 3, 224, 224)).shape == (1, 49, 512)
