@@ -138,7 +138,8 @@ class LinearChainCRF(nn.Module):
         path = [best_last]
         if backpointers:
             identity = torch.arange(self.num_tags, device=emissions.device).expand(batch_size, -1)
-            for best_previous in reversed(torch.where(mask.t()[1:, :, None], torch.stack(backpointers), identity).unbind(0)):
+            backpointers = torch.where(mask.t()[1:, :, None], torch.stack(backpointers), identity)
+            for best_previous in reversed(backpointers.unbind(0)):
                 best_last = best_previous.gather(1, best_last)
                 path.append(best_last)
         tags = torch.cat(path[::-1], dim=1)

@@ -465,7 +465,8 @@ def add_image_features(
         new_fingerprint=fingerprint,
         desc="Image features (once per distinct image)",
     )
-    unreadable = {path for path, flag in zip(per_image["image"], per_image["has_image"]) if not flag}
+    cached_paths, cached_flags = per_image["image"], per_image["has_image"]
+    unreadable = {path for path, flag in zip(cached_paths, cached_flags) if not flag}
     if unreadable:
         without_image = [
             (split, post_id, image_id, "unreadable", path)
@@ -478,7 +479,7 @@ def add_image_features(
         )
 
     per_image_features = per_image.with_format("numpy", columns=["image_features"])
-    usable_row = {path: row for row, (path, flag) in enumerate(zip(per_image["image"], per_image["has_image"])) if flag}
+    usable_row = {path: row for row, (path, flag) in enumerate(zip(cached_paths, cached_flags)) if flag}
     with_features = {}
     for split, split_set in splits.items():
         image_rows = [usable_row.get(path, -1) for path in split_set["image"]]
@@ -487,7 +488,7 @@ def add_image_features(
             split_set.remove_columns(earlier)
             .add_column("has_image", [int(row >= 0) for row in image_rows], feature=Value("int8"))
             .add_column("image_row", image_rows, feature=Value("int32"))
-            .with_transform(CachedImageFeatures(per_image_features), output_all_columns=True)
+            .with_transform(CachedImageFeatures(per_image_features))
         )
     if isinstance(dataset, DatasetDict):
         return DatasetDict(with_features)
@@ -496,21 +497,18 @@ def add_image_features(
 
 class CachedImageFeatures:
     """`Dataset.with_transform` hook: adds each post's `image_features` (N, 49, C), read from the per-image cache at
-    the post's `image_row`; zeros for a post without image (`image_row` -1)."""
+    the post's `image_row` (float16 storage is read as float32); zeros for a post without image (`image_row` -1)."""
 
     def __init__(self, per_image_features: Dataset):
         self.per_image_features = per_image_features
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
         rows = batch["image_row"]
+        feature_type = self.per_image_features.features["image_features"]
+        features = np.zeros((len(rows), *feature_type.shape), dtype=np.promote_types(feature_type.dtype, np.float32))
         found = [index for index, row in enumerate(rows) if row >= 0]
         if found:
-            stored = self.per_image_features[[rows[index] for index in found]]["image_features"]
-            features = np.zeros((len(rows), *stored.shape[1:]), dtype=stored.dtype)
-            features[found] = stored
-        else:
-            feature_type = self.per_image_features.features["image_features"]
-            features = np.zeros((len(rows), *feature_type.shape), dtype=feature_type.dtype)
+            features[found] = self.per_image_features[[rows[index] for index in found]]["image_features"]
         batch["image_features"] = features
         return batch
 
