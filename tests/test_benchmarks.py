@@ -59,8 +59,8 @@ def test_readme_results_block_matches_docs_results():
     assert completed.returncode == 0, completed.stderr
 
 
-def test_readme_results_copies_the_chosen_tables_and_names_missing_ones(tmp_path):
-    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+def test_readme_results_copies_the_chosen_tables_and_names_missing_ones(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "benchmarks"))
     from readme_results import ResultsExcerpt, render_excerpt
 
     (tmp_path / "scores.md").write_text(
