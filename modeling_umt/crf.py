@@ -2,10 +2,11 @@
 
 Scores follow Eq. 4-5 of the UMT paper: score(x, y) = start[y_1] + sum_i E[i, y_i] + sum_i T[y_i, y_{i+1}] + end[y_n].
 Every computation loops over positions only (the scan a chain needs); the batch and the tag dimension are
-tensor operations. Masks are (B, L) booleans, True on real positions, left-aligned (a sequence's real
+array operations. Viterbi decoding scans from both ends of the chain at once, in NumPy (`viterbi_paths`). Masks are (B, L) booleans, True on real positions, left-aligned (a sequence's real
 positions come first); a sequence may be empty (all False).
 """
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -44,7 +45,7 @@ class LinearChainCRF(nn.Module):
                 f"LinearChainCRF: mask shape {tuple(mask.shape)} does not match emissions {tuple(emissions.shape[:2])}."
             )
         mask = mask.bool()
-        if mask.size(1) > 1 and bool((mask[:, 1:] & ~mask[:, :-1]).any()):
+        if mask.size(1) > 1 and bool((mask[:, 1:] > mask[:, :-1]).any()):
             raise ValueError("LinearChainCRF: masks must be left-aligned (real positions first, padding after).")
         return emissions, mask
 
@@ -117,30 +118,100 @@ class LinearChainCRF(nn.Module):
         return probabilities * mask.unsqueeze(2).to(probabilities.dtype)
 
     def decode(self, emissions: torch.Tensor, mask: torch.Tensor | None = None, pad_tag: int = -100) -> torch.Tensor:
-        """Viterbi decoding: the highest-scoring tag path, (B, L) long, `pad_tag` at padded positions."""
+        """Viterbi decoding: the highest-scoring tag path, (B, L) long on the emissions' device, `pad_tag` at padded
+        positions.
+
+        The scan runs on the host in NumPy (`viterbi_paths`): it is a chain of small steps on (T, T, 2B) scores whose
+        cost is the overhead of each array operation, lower in NumPy than in torch; copying the (B, L, T) emissions
+        costs little next to it."""
         emissions, mask = self._check(emissions, mask)
-        batch_size, length, _ = emissions.shape
-        if length == 0:
-            return torch.full((batch_size, 0), pad_tag, dtype=torch.long, device=emissions.device)
-        # Transition plus emission score of every step, (L-1, B, to, from): contiguous, so each step's max runs over
-        # the last dimension. The scan runs past a sequence's end; its best last tag is taken at its last real
-        # position, and its backpointers past that point to the same tag, which carries that tag back unchanged.
-        step_scores = emissions[:, 1:].transpose(0, 1).contiguous().unsqueeze(3) + self.transitions.t().contiguous()
-        score = self.start_transitions + emissions[:, 0]
-        scores, backpointers = [score], []
-        for step in step_scores.unbind(0):
-            score, best_previous = (score.unsqueeze(1) + step).max(dim=2)
-            scores.append(score)
-            backpointers.append(best_previous)
-        last_index = (mask.sum(1) - 1).clamp(min=0)
-        last_scores = torch.stack(scores)[last_index, torch.arange(batch_size, device=emissions.device)]
-        best_last = (last_scores + self.end_transitions).argmax(dim=1, keepdim=True)
-        path = [best_last]
-        if backpointers:
-            identity = torch.arange(self.num_tags, device=emissions.device).expand(batch_size, -1)
-            backpointers = torch.where(mask.t()[1:, :, None], torch.stack(backpointers), identity)
-            for best_previous in reversed(backpointers.unbind(0)):
-                best_last = best_previous.gather(1, best_last)
-                path.append(best_last)
-        tags = torch.cat(path[::-1], dim=1)
-        return torch.where(mask, tags, torch.full_like(tags, pad_tag))
+        if emissions.size(1) == 0:
+            return torch.full(emissions.shape[:2], pad_tag, dtype=torch.long, device=emissions.device)
+        dtype = torch.promote_types(emissions.dtype, self.transitions.dtype)
+
+        def host(tensor: torch.Tensor) -> np.ndarray:
+            return tensor.detach().to("cpu", dtype if tensor.is_floating_point() else tensor.dtype).numpy()
+
+        tags = viterbi_paths(
+            host(emissions), host(mask), host(self.transitions), host(self.start_transitions), host(self.end_transitions), pad_tag
+        )
+        return torch.from_numpy(tags).to(emissions.device)
+
+
+def viterbi_paths(
+    emissions: np.ndarray, mask: np.ndarray, transitions: np.ndarray, start: np.ndarray, end: np.ndarray, pad_tag: int
+) -> np.ndarray:
+    """Best tag paths of a batch (Viterbi: the paths maximising score(x, y) of Eq. 5), scanned from both ends at once.
+
+    Each sequence of n real positions is split at m = n // 2: a forward lane runs the Viterbi recursion from the first
+    position up to m (max over the previous tag), a backward lane runs it from the last position down to m (max over
+    the next tag, end scores included). The 2B lanes share every array operation, so the scan takes L // 2 steps
+    instead of L - 1. The best tag at m maximises the sum of both lanes' scores there, and each lane's backtrack
+    recovers its half of the path. Sequences of different lengths share the scan: a lane that has taken its own
+    steps scans on over zero emissions, its score at m is read at the step where it got there, and its backtrack
+    starts from that step.
+
+    Args:
+        emissions: (B, L, T) float emission scores E.
+        mask: (B, L) bool, True on real positions, left-aligned.
+        transitions: (T, T) [from, to]; start, end: (T,).
+        pad_tag: value written at padded positions.
+
+    Returns:
+        (B, L) integer tags.
+    """
+    batch_size, length, num_tags = emissions.shape
+    num_lanes, num_steps = 2 * batch_size, length // 2
+    lanes = np.arange(num_lanes)
+    lengths = np.add.reduce(mask, axis=1, dtype=np.intp)
+    meet = lengths // 2
+    steps_taken = np.concatenate([meet, np.maximum(lengths - 1 - meet, 0)])  # (2B,): forward lanes, then backward
+    step = np.arange(num_steps + 1)[:, None]
+    # Emission read by each lane at each step, (K+1, T, 2B): forward lanes read position k, backward lanes n-1-k;
+    # zero once a lane is past the meeting position, so that whatever padding holds cannot reach the scores.
+    emitted = np.empty((num_steps + 1, num_tags, num_lanes), dtype=emissions.dtype)
+    emitted[:, :, :batch_size] = emissions[:, : num_steps + 1].transpose(1, 2, 0)
+    backward_rows = np.maximum(lengths - 1 - step, 0) + np.arange(batch_size) * length
+    emitted[:, :, batch_size:] = emissions.reshape(-1, num_tags).take(backward_rows, axis=0).transpose(0, 2, 1)
+    np.copyto(emitted, 0, where=(step > steps_taken)[:, None, :])
+    # lane_transitions[a, c, lane]: score of reduced tag a next to kept tag c. Forward lanes reduce over the previous
+    # tag (transitions[a, c]), backward lanes over the next one (transitions[c, a]).
+    lane_transitions = np.empty((num_tags, num_tags, num_lanes), dtype=emissions.dtype)
+    lane_transitions[..., :batch_size] = transitions[:, :, None]
+    lane_transitions[..., batch_size:] = transitions.T[:, :, None]
+    # history[k]: a lane's best scores before reading its k-th emission; before[k] = history[k] + emitted[k].
+    history = np.empty((num_steps + 1, num_tags, num_lanes), dtype=emissions.dtype)
+    history[0, :, :batch_size] = start[:, None]
+    history[0, :, batch_size:] = end[:, None]
+    before = np.empty_like(history)
+    candidates = np.empty_like(lane_transitions)
+    for k in range(num_steps):
+        np.add(history[k], emitted[k], out=before[k])
+        np.add(before[k, :, None, :], lane_transitions, out=candidates)
+        np.maximum.reduce(candidates, axis=0, out=history[k + 1])
+    np.add(history[num_steps], emitted[num_steps], out=before[num_steps])
+    # At the meeting position m: forward score (emission of m included) plus backward score (positions after m).
+    at_meet = before[meet, :, lanes[:batch_size]] + history[steps_taken[batch_size:], :, lanes[batch_size:]]  # (B, T)
+    found = np.empty((num_steps + 1, num_lanes), dtype=np.intp)
+    found[num_steps, :batch_size] = found[num_steps, batch_size:] = at_meet.argmax(axis=1)
+    # Backtrack: row lane * T + c of by_kept_tag holds the scores over the reduced tag next to kept tag c; a lane past
+    # its own steps reads an identity row (0 at the kept tag, -inf elsewhere), which keeps its tag.
+    by_kept_tag = np.empty(((num_lanes + 1) * num_tags, num_tags), dtype=emissions.dtype)
+    by_kept_tag[: batch_size * num_tags].reshape(batch_size, num_tags, num_tags)[:] = transitions.T
+    by_kept_tag[batch_size * num_tags : -num_tags].reshape(batch_size, num_tags, num_tags)[:] = transitions
+    identity = by_kept_tag[-num_tags:]
+    identity[:] = -np.inf
+    identity.reshape(-1)[:: num_tags + 1] = 0
+    row_base = np.where(step[:-1] < steps_taken, lanes * num_tags, num_lanes * num_tags)
+    tags = found[num_steps]
+    for k in range(num_steps - 1, -1, -1):
+        (before[k].T + by_kept_tag.take(row_base[k] + tags, axis=0)).argmax(axis=1, out=found[k])
+        tags = found[k]
+    # found[k, b] is the tag at position k (k <= m); found[k, B + b] the tag at position n - 1 - k (k <= n - 1 - m).
+    place = np.arange(length) * num_lanes
+    source = np.where(
+        place <= (meet * num_lanes)[:, None],
+        place + lanes[:batch_size, None],
+        ((lengths - 1) * num_lanes + lanes[batch_size:])[:, None] - place,
+    )
+    return np.where(mask, found.take(source, mode="clip"), pad_tag)

@@ -57,6 +57,46 @@ def test_viterbi_equals_enumeration(mixed_batch):
         assert (decoded[row, length:] == -100).all()
 
 
+@pytest.mark.parametrize("padded_length", [1, 2, 5, 6])
+def test_viterbi_equals_enumeration_at_every_length(padded_length):
+    """Odd and even lengths put the meeting point of the forward and backward scans at every place."""
+    crf = random_crf(3, seed=padded_length)
+    lengths = torch.arange(padded_length, -1, -1)
+    emissions = torch.randn(len(lengths), padded_length, 3, dtype=torch.double)
+    mask = torch.arange(padded_length)[None, :] < lengths[:, None]
+    decoded = crf.decode(emissions, mask)
+    assert decoded.dtype == torch.long and decoded.shape == mask.shape
+    for row, length in enumerate(lengths.tolist()):
+        if length:
+            paths, scores = brute_force(crf, emissions[row], length)
+            assert decoded[row, :length].tolist() == list(paths[int(scores.argmax())])
+        assert (decoded[row, length:] == -100).all()
+
+
+def test_viterbi_ignores_what_padding_holds(mixed_batch):
+    crf, emissions, mask, _, _ = mixed_batch
+    expected = crf.decode(emissions, mask)
+    for filler in (float("nan"), float("-inf"), 1e30):
+        assert torch.equal(crf.decode(emissions.masked_fill(~mask[:, :, None], filler), mask), expected)
+
+
+def test_viterbi_path_scores_the_maximum_on_long_batches():
+    """On longer sequences (no enumeration possible) the decoded path scores at least as much as the best of many
+    perturbed paths, and equals a per-sequence decode of each sequence alone."""
+    crf = random_crf(5, seed=3)
+    lengths = torch.tensor([40, 1, 17, 33, 0, 40, 2])
+    emissions = torch.randn(len(lengths), 40, 5, dtype=torch.double)
+    mask = torch.arange(40)[None, :] < lengths[:, None]
+    decoded = crf.decode(emissions, mask)
+    for row, length in enumerate(lengths.tolist()):
+        alone = crf.decode(emissions[row : row + 1, :length])
+        assert decoded[row, :length].tolist() == alone[0].tolist()
+    best = crf.sequence_score(emissions, decoded.clamp(min=0), mask)
+    for _ in range(200):
+        flipped = torch.where(torch.rand(mask.shape) < 0.1, torch.randint(0, 5, mask.shape), decoded.clamp(min=0))
+        assert (crf.sequence_score(emissions, flipped, mask) <= best + 1e-9).all()
+
+
 def test_marginals_equal_enumeration(mixed_batch):
     crf, emissions, mask, _, lengths = mixed_batch
     marginals = crf.marginals(emissions, mask)
@@ -113,3 +153,4 @@ def test_half_precision_emissions_are_scored_in_float32():
     assert log_likelihood.dtype == torch.float32
     torch.testing.assert_close(log_likelihood, crf.log_likelihood(emissions.float(), tags))
     assert crf.marginals(emissions).dtype == torch.float32
+    assert torch.equal(crf.decode(emissions), crf.decode(emissions.float()))
