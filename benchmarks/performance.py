@@ -81,6 +81,7 @@ TRAINING_MODELS = {
 }
 CRF_OPERATIONS = ("forward algorithm", "Viterbi", "marginals")
 CRF_IMPLEMENTATIONS = ("vectorised", "per-sequence")
+CRF_TURN_S = 0.02  # length of one implementation's block of calls in a round of CRF timing
 #: Batches of the operation count: (posts, pieces per post, words per post). Each differs from "base" in one size.
 OPERATION_COUNT_SHAPES = {"base": (2, 16, 8), "more posts": (6, 16, 8), "more pieces": (2, 24, 8), "more words": (2, 24, 12)}
 
@@ -124,7 +125,7 @@ FULL = Scale(
     num_images=sum(TWITTER2017_SPLITS.values()),
     cache_batch_size=32,
     model_timing=Timing(warmup=1, min_repetitions=5, max_repetitions=20, budget_s=10.0),
-    crf_timing=Timing(warmup=2, min_repetitions=3, max_repetitions=20, budget_s=0.5),
+    crf_timing=Timing(warmup=2, min_repetitions=5, max_repetitions=30, budget_s=1.0),
 )
 QUICK = Scale(
     config_kwargs={
@@ -228,6 +229,17 @@ class PeakMemory:
         return self.idle_bytes, peak
 
 
+def repeat_timed(timing: Timing, timed_round: Callable[[], None]) -> None:
+    """Run `timed_round` at least `timing.min_repetitions` times, then while `timing.budget_s` lasts, at most
+    `timing.max_repetitions` times."""
+    rounds, started = 0, time.perf_counter()
+    while rounds < timing.max_repetitions and (
+        rounds < timing.min_repetitions or time.perf_counter() - started < timing.budget_s
+    ):
+        timed_round()
+        rounds += 1
+
+
 def measure(settings: Settings, call: Callable[[], object], timing: Timing, count_flops: bool = True) -> Measurement:
     """FLOPs of a first call, then `timing`'s warm-up and timed calls; peak memory over all of them."""
     memory = PeakMemory(settings.device)
@@ -240,13 +252,36 @@ def measure(settings: Settings, call: Callable[[], object], timing: Timing, coun
     for _ in range(timing.warmup):
         call()
     times: list[float] = []
-    started = time.perf_counter()
-    while len(times) < timing.max_repetitions and (
-        len(times) < timing.min_repetitions or time.perf_counter() - started < timing.budget_s
-    ):
-        times.append(timed(call, settings.device))
+    repeat_timed(timing, lambda: times.append(timed(call, settings.device)))
     idle_bytes, peak_bytes = memory.stop()
     return Measurement(times, flops, idle_bytes, peak_bytes)
+
+
+def measure_in_turns(
+    settings: Settings, calls: dict[str, Callable[[], object]], timing: Timing, turn_s: float
+) -> dict[str, Measurement]:
+    """Implementations of one computation timed in turns, so that all of them run under the same state of the machine.
+    First each one's warm-up calls (at least one), with its own peak memory; then rounds in which each implementation
+    in turn runs a block of consecutive calls lasting about `turn_s` (one call if a call takes longer), which records
+    the block's time per call."""
+    measurements, calls_per_turn = {}, {}
+    for name, call in calls.items():
+        memory = PeakMemory(settings.device)
+        memory.start()
+        call_s = min(timed(call, settings.device) for _ in range(max(timing.warmup, 1)))
+        idle_bytes, peak_bytes = memory.stop()
+        measurements[name] = Measurement([], idle_bytes=idle_bytes, peak_bytes=peak_bytes)
+        calls_per_turn[name] = max(1, round(turn_s / call_s))
+
+    def timed_round() -> None:
+        for name, call in calls.items():
+            block_s = timed(lambda: [call() for _ in range(calls_per_turn[name])], settings.device)
+            measurements[name].times.append(block_s / calls_per_turn[name])
+
+    repeat_timed(timing, timed_round)
+    for name, measurement in measurements.items():
+        measurement.details["calls per turn"] = calls_per_turn[name]
+    return measurements
 
 
 def _in_child(settings: Settings, function: Callable, args: tuple):
@@ -458,9 +493,9 @@ def real_lengths(batch_size: int, length: int) -> list[int]:
     return [shortest + (length - shortest) * i // (batch_size - 1) for i in range(batch_size)]
 
 
-def crf_case(settings: Settings, operation: str, implementation: str, batch_size: int, length: int) -> Measurement:
-    """One CRF operation over 9 tags on random emissions, real lengths spread evenly over [length/2, length]. The
-    per-sequence run also checks that both implementations give the same result."""
+def crf_case(settings: Settings, operation: str, batch_size: int, length: int) -> dict[str, Measurement]:
+    """One CRF operation over 9 tags on random emissions, real lengths spread evenly over [length/2, length], both
+    implementations timed in turns; the per-sequence measurement also records whether both give the same result."""
     crf = LinearChainCRF(len(DEFAULT_MNER_LABELS)).to(settings.device)
     for parameter in crf.parameters():
         torch.nn.init.uniform_(parameter, -0.1, 0.1)
@@ -469,21 +504,18 @@ def crf_case(settings: Settings, operation: str, implementation: str, batch_size
     mask = torch.arange(length, device=settings.device) < torch.tensor(lengths, device=settings.device)[:, None]
     vectorised, per_sequence = CRF_FUNCTIONS[operation]
 
-    def call():
-        with torch.inference_mode():
-            if implementation == "vectorised":
-                return vectorised(crf, emissions, mask)
-            return per_sequence(crf, emissions, lengths)
-
-    measurement = measure(settings, call, settings.scale.crf_timing, count_flops=False)
-    if implementation == "per-sequence":
-        expected, found = call(), vectorised(crf, emissions, mask).detach()
-        found_rows = [row[:size] if row.dim() else row for row, size in zip(found, lengths)]
-        measurement.details["same result"] = all(
-            torch.allclose(torch.as_tensor(result, device=settings.device).double(), row.double(), atol=1e-4)
-            for result, row in zip(expected, found_rows)
-        )
-    return measurement
+    calls = {
+        "vectorised": torch.inference_mode()(lambda: vectorised(crf, emissions, mask)),
+        "per-sequence": torch.inference_mode()(lambda: per_sequence(crf, emissions, lengths)),
+    }
+    measurements = measure_in_turns(settings, calls, settings.scale.crf_timing, CRF_TURN_S)
+    expected, found = calls["per-sequence"](), calls["vectorised"]()
+    found_rows = [row[:size] if row.dim() else row for row, size in zip(found, lengths)]
+    measurements["per-sequence"].details["same result"] = all(
+        torch.allclose(torch.as_tensor(result, device=settings.device).double(), row.double(), atol=1e-4)
+        for result, row in zip(expected, found_rows)
+    )
+    return measurements
 
 
 def write_stand_in_images(folder: Path, count: int) -> dict[str, list[str]]:
@@ -752,9 +784,10 @@ def header_lines(results: Results) -> list[str]:
         "a first call with `torch.utils.flop_counter.FlopCounterMode` (matrix products, convolutions and attention; "
         f"forward and backward for training steps), makes {scale.model_timing.warmup} warm-up call(s), then timed calls "
         f"(at least {scale.model_timing.min_repetitions}, for {scale.model_timing.budget_s:g} s, at most "
-        f"{scale.model_timing.max_repetitions}; CRF: {scale.crf_timing.min_repetitions}-{scale.crf_timing.max_repetitions} "
-        f"calls for {scale.crf_timing.budget_s:g} s). Times are medians (min-max, n). Ratios compare measurements of the "
-        "same run. Inference runs under `torch.inference_mode()` in eval mode and includes decoding to tags; a training "
+        f"{scale.model_timing.max_repetitions}). The two CRF implementations are timed in turns in one process, one call "
+        f"of each per round ({scale.crf_timing.min_repetitions}-{scale.crf_timing.max_repetitions} rounds for "
+        f"{scale.crf_timing.budget_s:g} s, after {scale.crf_timing.warmup} warm-up call(s) of each), so that both see the "
+        "same state of the machine. Times are medians (min-max, n). Ratios compare measurements of the same run. Inference runs under `torch.inference_mode()` in eval mode and includes decoding to tags; a training "
         "step is forward with labels, backward and a fused AdamW step.",
     ]
 
@@ -859,7 +892,8 @@ def crf_lines(results: Results) -> list[str]:
     lines = [
         "## 3. CRF",
         "",
-        "`LinearChainCRF` (batched, one loop over positions) against a straightforward per-sequence Python CRF written "
+        "`LinearChainCRF` (batched: one loop over positions, or over half of them for Viterbi) against a straightforward "
+        "per-sequence Python CRF written "
         "in this script (a loop over sequences, a loop over positions, per-sequence tensors; it visits only the real "
         "positions). 9 tags, random emissions, float32, no gradient; a batch's real lengths are spread evenly over "
         "[length/2, length] (a single sequence: the full length). Forward algorithm = log Z (`log_partition`), Viterbi = "
@@ -882,23 +916,23 @@ def crf_lines(results: Results) -> list[str]:
 
 
 def viterbi_step_costs(results: Results) -> str:
-    """Why the Viterbi speed-up is what it is: the cost of one scanned position of the whole batch against that of one
-    real position of one sequence. The speed-up equals batch size x (real / scanned positions) x their ratio."""
+    """Why the Viterbi speed-up is what it is: the cost of one step of the batched scan against that of one real
+    position of the per-sequence loop. The speed-up equals the real positions of the batch over the scan's steps, times
+    the ratio of these two costs."""
     batch_size = results.settings.scale.crf_target_batch_size
     costs = []
     for length in results.settings.scale.crf_lengths:
-        vectorised = results.crf[("Viterbi", "vectorised", batch_size, length)].median / length
+        vectorised = results.crf[("Viterbi", "vectorised", batch_size, length)].median / (length // 2)
         per_sequence = results.crf[("Viterbi", "per-sequence", batch_size, length)].median / sum(real_lengths(batch_size, length))
-        costs.append(f"length {length}: {duration(vectorised)} against {duration(per_sequence)}")
+        costs.append(f"length {length}: {duration(vectorised)} per step against {duration(per_sequence)} per position")
     length = max(results.settings.scale.crf_lengths)
-    real_share = sum(real_lengths(batch_size, length)) / (batch_size * length)
     return (
-        f"Viterbi at batch {batch_size}, time per position: the vectorised scan over one position of the whole batch "
-        f"against the per-sequence loop over one real position of one sequence ({'; '.join(costs)}). The speed-up is "
-        f"the batch size times the share of real positions (at length {length}: {batch_size} x {real_share:.2f}) times "
-        "the ratio of these two costs. Both sides run a few small tensor operations per position on 9 x 9 scores, and "
-        "on this CPU an operation on the whole batch costs more than one on a single sequence, which keeps the speed-up "
-        "below the batch size."
+        f"Viterbi at batch {batch_size}: `decode` scans every sequence from both ends at once (a forward and a backward "
+        "lane per sequence, meeting in its middle), in NumPy, so a batch padded to length L takes L // 2 steps of a few "
+        "array operations on (9, 9, 2B) scores, each step costing little more than one position of one sequence in the "
+        f"per-sequence loop ({'; '.join(costs)}, whole call included). The speed-up is the batch's real positions over "
+        f"the scan's steps (at length {length}: {sum(real_lengths(batch_size, length))} / {length // 2}) times the ratio of "
+        "these two costs. The forward algorithm and the marginals still scan position by position in torch."
     )
 
 
@@ -988,7 +1022,9 @@ def operation_count_lines(results: Results) -> list[str]:
         "Tensor operations dispatched (forward and backward, counted with a `TorchDispatchMode`) by each hot path of "
         "UMT-BERT-CRF on batches that differ in one size (posts, pieces per post, words per post). A Python loop over "
         "posts or pieces would make the count grow with them; the CRFs' scan over word positions is the one loop "
-        "expected, so the count per added word must equal that of the model's CRFs alone.",
+        "expected, so the count per added word must equal that of the model's CRFs alone. Viterbi decoding scans in "
+        "NumPy (`viterbi_paths`, section 3), which this count does not see: the inference paths' CRF share per word is 0, "
+        "and their counts show that nothing else loops over words.",
         "",
         "| path | " + " | ".join(f"{name} {OPERATION_COUNT_SHAPES[name]}" for name in names)
         + " | per added word | CRFs alone per word |",
@@ -1040,9 +1076,8 @@ def run(settings: Settings) -> Results:
     for operation in CRF_OPERATIONS:
         for batch_size in scale.crf_batch_sizes:
             for length in scale.crf_lengths:
-                for implementation in CRF_IMPLEMENTATIONS:
-                    key = (operation, implementation, batch_size, length)
-                    crf[key] = isolated(settings, crf_case, *key)
+                for implementation, measurement in isolated(settings, crf_case, operation, batch_size, length).items():
+                    crf[(operation, implementation, batch_size, length)] = measurement
         log(started, f"CRF {operation}: done")
     with tempfile.TemporaryDirectory(prefix="umt-performance-") as folder:
         image_paths = write_stand_in_images(Path(folder), settings.num_images)
