@@ -784,10 +784,12 @@ def header_lines(results: Results) -> list[str]:
         "a first call with `torch.utils.flop_counter.FlopCounterMode` (matrix products, convolutions and attention; "
         f"forward and backward for training steps), makes {scale.model_timing.warmup} warm-up call(s), then timed calls "
         f"(at least {scale.model_timing.min_repetitions}, for {scale.model_timing.budget_s:g} s, at most "
-        f"{scale.model_timing.max_repetitions}). The two CRF implementations are timed in turns in one process, one call "
-        f"of each per round ({scale.crf_timing.min_repetitions}-{scale.crf_timing.max_repetitions} rounds for "
-        f"{scale.crf_timing.budget_s:g} s, after {scale.crf_timing.warmup} warm-up call(s) of each), so that both see the "
-        "same state of the machine. Times are medians (min-max, n). Ratios compare measurements of the same run. Inference runs under `torch.inference_mode()` in eval mode and includes decoding to tags; a training "
+        f"{scale.model_timing.max_repetitions}). The two CRF implementations are timed in turns in one process, so that "
+        f"both see the same state of the machine: after {max(scale.crf_timing.warmup, 1)} warm-up call(s) of each, every "
+        f"round times a block of consecutive calls of each implementation lasting about {CRF_TURN_S * 1000:g} ms (one call "
+        "if a call takes longer), and a time is the block's time per call "
+        f"({scale.crf_timing.min_repetitions}-{scale.crf_timing.max_repetitions} rounds for {scale.crf_timing.budget_s:g} s). "
+        "Times are medians (min-max, n). Ratios compare measurements of the same run. Inference runs under `torch.inference_mode()` in eval mode and includes decoding to tags; a training "
         "step is forward with labels, backward and a fused AdamW step.",
     ]
 
@@ -929,8 +931,8 @@ def viterbi_step_costs(results: Results) -> str:
     return (
         f"Viterbi at batch {batch_size}: `decode` scans every sequence from both ends at once (a forward and a backward "
         "lane per sequence, meeting in its middle), in NumPy, so a batch padded to length L takes L // 2 steps of a few "
-        "array operations on (9, 9, 2B) scores, each step costing little more than one position of one sequence in the "
-        f"per-sequence loop ({'; '.join(costs)}, whole call included). The speed-up is the batch's real positions over "
+        "array operations on (9, 9, 2B) scores, against one step of a few torch operations per real position in the "
+        f"per-sequence loop ({'; '.join(costs)}; whole calls divided by steps or positions). The speed-up is the batch's real positions over "
         f"the scan's steps (at length {length}: {sum(real_lengths(batch_size, length))} / {length // 2}) times the ratio of "
         "these two costs. The forward algorithm and the marginals still scan position by position in torch."
     )
