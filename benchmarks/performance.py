@@ -229,59 +229,48 @@ class PeakMemory:
         return self.idle_bytes, peak
 
 
-def repeat_timed(timing: Timing, timed_round: Callable[[], None]) -> None:
-    """Run `timed_round` at least `timing.min_repetitions` times, then while `timing.budget_s` lasts, at most
-    `timing.max_repetitions` times."""
+def measure_in_turns(
+    settings: Settings, calls: dict[str, Callable[[], object]], timing: Timing, turn_s: float = 0.0, count_flops: bool = True
+) -> dict[str, Measurement]:
+    """Calls timed in turns in one process, so that all of them run under the same state of the machine.
+
+    First, for each call: the FLOPs of a first call (when `count_flops`) and `timing.warmup` more calls (at least one
+    untimed call in all). Then rounds in which each call in turn runs a block of consecutive calls lasting about
+    `turn_s` (one call if a call takes longer), which records the block's time per call: at least
+    `timing.min_repetitions` rounds, then while `timing.budget_s` lasts, at most `timing.max_repetitions`."""
+    measurements, calls_per_turn = {}, {}
+    for name, call in calls.items():
+        flops = 0
+        if count_flops:
+            with FlopCounterMode(display=False) as counter:
+                call()
+            flops = counter.get_total_flops()
+        warmup_s = [timed(call, settings.device) for _ in range(timing.warmup if count_flops else max(timing.warmup, 1))]
+        measurements[name] = Measurement([], flops)
+        calls_per_turn[name] = max(1, round(turn_s / min(warmup_s))) if warmup_s else 1
     rounds, started = 0, time.perf_counter()
     while rounds < timing.max_repetitions and (
         rounds < timing.min_repetitions or time.perf_counter() - started < timing.budget_s
     ):
-        timed_round()
-        rounds += 1
-
-
-def measure(settings: Settings, call: Callable[[], object], timing: Timing, count_flops: bool = True) -> Measurement:
-    """FLOPs of a first call, then `timing`'s warm-up and timed calls; peak memory over all of them."""
-    memory = PeakMemory(settings.device)
-    memory.start()
-    flops = 0
-    if count_flops:
-        with FlopCounterMode(display=False) as counter:
-            call()
-        flops = counter.get_total_flops()
-    for _ in range(timing.warmup):
-        call()
-    times: list[float] = []
-    repeat_timed(timing, lambda: times.append(timed(call, settings.device)))
-    idle_bytes, peak_bytes = memory.stop()
-    return Measurement(times, flops, idle_bytes, peak_bytes)
-
-
-def measure_in_turns(
-    settings: Settings, calls: dict[str, Callable[[], object]], timing: Timing, turn_s: float
-) -> dict[str, Measurement]:
-    """Implementations of one computation timed in turns, so that all of them run under the same state of the machine.
-    First each one's warm-up calls (at least one), with its own peak memory; then rounds in which each implementation
-    in turn runs a block of consecutive calls lasting about `turn_s` (one call if a call takes longer), which records
-    the block's time per call."""
-    measurements, calls_per_turn = {}, {}
-    for name, call in calls.items():
-        memory = PeakMemory(settings.device)
-        memory.start()
-        call_s = min(timed(call, settings.device) for _ in range(max(timing.warmup, 1)))
-        idle_bytes, peak_bytes = memory.stop()
-        measurements[name] = Measurement([], idle_bytes=idle_bytes, peak_bytes=peak_bytes)
-        calls_per_turn[name] = max(1, round(turn_s / call_s))
-
-    def timed_round() -> None:
         for name, call in calls.items():
             block_s = timed(lambda: [call() for _ in range(calls_per_turn[name])], settings.device)
             measurements[name].times.append(block_s / calls_per_turn[name])
-
-    repeat_timed(timing, timed_round)
+        rounds += 1
     for name, measurement in measurements.items():
         measurement.details["calls per turn"] = calls_per_turn[name]
     return measurements
+
+
+def peak_memory_case(settings: Settings, num_calls: int, make_call: Callable[..., Callable[[], object]], *args) -> tuple[int, int]:
+    """(before, peak) memory in bytes over `num_calls` calls of `make_call(settings, *args)` (the untimed calls a
+    timed measurement makes before its rounds), alone in its process: in a process shared with other models, memory
+    that they freed would be reused and hide what these calls need."""
+    call = make_call(settings, *args)
+    memory = PeakMemory(settings.device)
+    memory.start()
+    for _ in range(num_calls):
+        call()
+    return memory.stop()
 
 
 def _in_child(settings: Settings, function: Callable, args: tuple):
@@ -376,7 +365,7 @@ def environment_case(settings: Settings) -> dict:
     return {"threads": torch.get_num_threads(), "gpu": gpu}
 
 
-def inference_case(settings: Settings, model_name: str, batch_size: int) -> Measurement:
+def inference_call(settings: Settings, model_name: str, batch_size: int) -> Callable[[], torch.Tensor]:
     """One forward pass to tags (UMT: Viterbi; token classifier: argmax) or to features (the vision backbone)."""
     config = model_config(settings)
     image = {"umt-pixels": "pixels", "vision": "pixels", "umt-features": "features"}.get(model_name)
@@ -404,10 +393,10 @@ def inference_case(settings: Settings, model_name: str, batch_size: int) -> Meas
         with torch.inference_mode(), autocast(settings):
             return run()
 
-    return measure(settings, call, settings.scale.model_timing)
+    return call
 
 
-def training_case(settings: Settings, model_name: str, batch_size: int) -> Measurement:
+def training_call(settings: Settings, model_name: str, batch_size: int) -> Callable[[], None]:
     """One optimizer step: forward with labels, backward, fused AdamW."""
     config = model_config(settings, "bert-crf" if model_name == "bert-crf" else "umt-bert-crf")
     image = {"umt-pixels": "pixels", "umt-features": "features"}.get(model_name)
@@ -423,7 +412,15 @@ def training_case(settings: Settings, model_name: str, batch_size: int) -> Measu
         loss.backward()
         optimizer.step()
 
-    return measure(settings, call, settings.scale.model_timing)
+    return call
+
+
+def models_case(settings: Settings, kind: str, batch_size: int) -> dict[str, Measurement]:
+    """Every model of one kind ("inference": `INFERENCE_MODELS`, "training": `TRAINING_MODELS`) on the same batch
+    size, timed in turns in one process."""
+    make_call, names = {"inference": (inference_call, INFERENCE_MODELS), "training": (training_call, TRAINING_MODELS)}[kind]
+    calls = {name: make_call(settings, name, batch_size) for name in names}
+    return measure_in_turns(settings, calls, settings.scale.model_timing)
 
 
 def forward_variables(crf: LinearChainCRF, emissions: torch.Tensor) -> list[torch.Tensor]:
@@ -493,9 +490,9 @@ def real_lengths(batch_size: int, length: int) -> list[int]:
     return [shortest + (length - shortest) * i // (batch_size - 1) for i in range(batch_size)]
 
 
-def crf_case(settings: Settings, operation: str, batch_size: int, length: int) -> dict[str, Measurement]:
-    """One CRF operation over 9 tags on random emissions, real lengths spread evenly over [length/2, length], both
-    implementations timed in turns; the per-sequence measurement also records whether both give the same result."""
+def crf_calls(settings: Settings, operation: str, batch_size: int, length: int) -> dict[str, Callable[[], object]]:
+    """Both implementations of one CRF operation over 9 tags, on the same random emissions whose real lengths are
+    spread evenly over [length/2, length]."""
     crf = LinearChainCRF(len(DEFAULT_MNER_LABELS)).to(settings.device)
     for parameter in crf.parameters():
         torch.nn.init.uniform_(parameter, -0.1, 0.1)
@@ -503,14 +500,23 @@ def crf_case(settings: Settings, operation: str, batch_size: int, length: int) -
     lengths = real_lengths(batch_size, length)
     mask = torch.arange(length, device=settings.device) < torch.tensor(lengths, device=settings.device)[:, None]
     vectorised, per_sequence = CRF_FUNCTIONS[operation]
-
-    calls = {
+    return {
         "vectorised": torch.inference_mode()(lambda: vectorised(crf, emissions, mask)),
         "per-sequence": torch.inference_mode()(lambda: per_sequence(crf, emissions, lengths)),
     }
-    measurements = measure_in_turns(settings, calls, settings.scale.crf_timing, CRF_TURN_S)
+
+
+def crf_call(settings: Settings, operation: str, implementation: str, batch_size: int, length: int) -> Callable[[], object]:
+    return crf_calls(settings, operation, batch_size, length)[implementation]
+
+
+def crf_case(settings: Settings, operation: str, batch_size: int, length: int) -> dict[str, Measurement]:
+    """Both implementations of one CRF operation timed in turns; the per-sequence measurement also records whether
+    both give the same result."""
+    calls = crf_calls(settings, operation, batch_size, length)
+    measurements = measure_in_turns(settings, calls, settings.scale.crf_timing, CRF_TURN_S, count_flops=False)
     expected, found = calls["per-sequence"](), calls["vectorised"]()
-    found_rows = [row[:size] if row.dim() else row for row, size in zip(found, lengths)]
+    found_rows = [row[:size] if row.dim() else row for row, size in zip(found, real_lengths(batch_size, length))]
     measurements["per-sequence"].details["same result"] = all(
         torch.allclose(torch.as_tensor(result, device=settings.device).double(), row.double(), atol=1e-4)
         for result, row in zip(expected, found_rows)
@@ -780,17 +786,20 @@ def header_lines(results: Results) -> list[str]:
         f"{config.vision_feature_size} per image), as `add_image_features` stores them; pixels are 3 x {config.image_size} x "
         f"{config.image_size}.",
         "",
-        "Method: every measurement runs in a child process of its own. It builds its model and inputs, counts the FLOPs of "
-        "a first call with `torch.utils.flop_counter.FlopCounterMode` (matrix products, convolutions and attention; "
-        f"forward and backward for training steps), makes {scale.model_timing.warmup} warm-up call(s), then timed calls "
-        f"(at least {scale.model_timing.min_repetitions}, for {scale.model_timing.budget_s:g} s, at most "
-        f"{scale.model_timing.max_repetitions}). The two CRF implementations are timed in turns in one process, so that "
-        f"both see the same state of the machine: after {max(scale.crf_timing.warmup, 1)} warm-up call(s) of each, every "
-        f"round times a block of consecutive calls of each implementation lasting about {CRF_TURN_S * 1000:g} ms (one call "
-        "if a call takes longer), and a time is the block's time per call "
+        "Method: measurements that are compared run together in a child process of their own (the four inference "
+        "models at one batch size; the three training steps; the two CRF implementations of one operation, batch size "
+        "and length), and are timed in turns, so that all of them see the same state of this shared machine. A child "
+        "builds its models and inputs; for each model alone it counts the FLOPs of a first call with "
+        "`torch.utils.flop_counter.FlopCounterMode` (matrix products, convolutions and attention; forward and backward "
+        f"for training steps) and makes {scale.model_timing.warmup} warm-up call(s); "
+        "then every round times one call of each model "
+        f"(at least {scale.model_timing.min_repetitions} rounds, for {scale.model_timing.budget_s:g} s, at most "
+        f"{scale.model_timing.max_repetitions}). A CRF child makes {max(scale.crf_timing.warmup, 1)} warm-up call(s) of "
+        f"each implementation, then every round times a block of consecutive calls of each lasting about "
+        f"{CRF_TURN_S * 1000:g} ms (one call if a call takes longer), and a time is the block's time per call "
         f"({scale.crf_timing.min_repetitions}-{scale.crf_timing.max_repetitions} rounds for {scale.crf_timing.budget_s:g} s). "
-        "Times are medians (min-max, n). Ratios compare measurements of the same run. Inference runs under `torch.inference_mode()` in eval mode and includes decoding to tags; a training "
-        "step is forward with labels, backward and a fused AdamW step.",
+        "Times are medians (min-max, n). Inference runs under `torch.inference_mode()` in eval mode and includes "
+        "decoding to tags; a training step is forward with labels, backward and a fused AdamW step.",
     ]
 
 
@@ -988,8 +997,10 @@ def memory_lines(results: Results) -> list[str]:
     lines = [
         "## 5. Peak memory",
         "",
-        f"Peak {what} while the measured calls ran; \"before\" is the same memory just before the first call (runtime, "
-        "model, inputs), so the difference is what the calls themselves needed.",
+        f"Peak {what} over the calls a measurement makes before its timed rounds, repeated in a process of their own "
+        "with nothing else built (memory freed by other models would otherwise be reused and hide what these calls "
+        "need); \"before\" is the same memory just before the first call (runtime, model, inputs), so the difference is "
+        "what the calls themselves needed. CRF: the largest batch and length.",
         "",
         "| measurement | before (MiB) | peak (MiB) | peak - before (MiB) |",
         "|---|---:|---:|---:|",
@@ -1065,21 +1076,32 @@ def run(settings: Settings) -> Results:
     """Every measurement, each in its own child process."""
     scale, started = settings.scale, time.perf_counter()
     environment = isolated(settings, environment_case)
+    model_calls = 1 + scale.model_timing.warmup
     inference = {}
     for batch_size in scale.inference_batch_sizes:
-        for name in INFERENCE_MODELS:
-            measurement = inference[(name, batch_size)] = isolated(settings, inference_case, name, batch_size)
+        for name, measurement in isolated(settings, models_case, "inference", batch_size).items():
+            inference[(name, batch_size)] = measurement
+            measurement.idle_bytes, measurement.peak_bytes = isolated(
+                settings, peak_memory_case, model_calls, inference_call, name, batch_size
+            )
             log(started, f"inference, {INFERENCE_MODELS[name]}, batch {batch_size}: {duration(measurement.median)}")
-    training = {}
-    for name in TRAINING_MODELS:
-        training[name] = isolated(settings, training_case, name, scale.training_batch_size)
-        log(started, f"training step, {TRAINING_MODELS[name]}: {duration(training[name].median)}")
+    training = isolated(settings, models_case, "training", scale.training_batch_size)
+    for name, measurement in training.items():
+        measurement.idle_bytes, measurement.peak_bytes = isolated(
+            settings, peak_memory_case, model_calls, training_call, name, scale.training_batch_size
+        )
+        log(started, f"training step, {TRAINING_MODELS[name]}: {duration(measurement.median)}")
     crf = {}
     for operation in CRF_OPERATIONS:
         for batch_size in scale.crf_batch_sizes:
             for length in scale.crf_lengths:
                 for implementation, measurement in isolated(settings, crf_case, operation, batch_size, length).items():
                     crf[(operation, implementation, batch_size, length)] = measurement
+        for implementation in CRF_IMPLEMENTATIONS:
+            key = (operation, implementation, max(scale.crf_batch_sizes), max(scale.crf_lengths))
+            crf[key].idle_bytes, crf[key].peak_bytes = isolated(
+                settings, peak_memory_case, max(scale.crf_timing.warmup, 1), crf_call, *key
+            )
         log(started, f"CRF {operation}: done")
     with tempfile.TemporaryDirectory(prefix="umt-performance-") as folder:
         image_paths = write_stand_in_images(Path(folder), settings.num_images)
