@@ -2,8 +2,9 @@
 
 Scores follow Eq. 4-5 of the UMT paper: score(x, y) = start[y_1] + sum_i E[i, y_i] + sum_i T[y_i, y_{i+1}] + end[y_n].
 Every computation loops over positions only (the scan a chain needs); the batch and the tag dimension are
-array operations. Viterbi decoding scans from both ends of the chain at once, in NumPy (`viterbi_paths`). Masks are (B, L) booleans, True on real positions, left-aligned (a sequence's real
-positions come first); a sequence may be empty (all False).
+array operations. Viterbi decoding scans from both ends of the chain at once, in NumPy (`viterbi_paths`). Masks
+are (B, L) booleans, True on real positions, left-aligned (a sequence's real positions come first); a sequence may
+be empty (all False).
 """
 
 import numpy as np
