@@ -229,6 +229,11 @@ class PeakMemory:
         return self.idle_bytes, peak
 
 
+def untimed_calls(timing: Timing, count_flops: bool) -> int:
+    """Calls made before the timed rounds: the FLOP-counting call, if any, and `timing.warmup` more, at least one."""
+    return max(int(count_flops) + timing.warmup, 1)
+
+
 def measure_in_turns(
     settings: Settings, calls: dict[str, Callable[[], object]], timing: Timing, turn_s: float = 0.0, count_flops: bool = True
 ) -> dict[str, Measurement]:
@@ -245,7 +250,7 @@ def measure_in_turns(
             with FlopCounterMode(display=False) as counter:
                 call()
             flops = counter.get_total_flops()
-        warmup_s = [timed(call, settings.device) for _ in range(timing.warmup if count_flops else max(timing.warmup, 1))]
+        warmup_s = [timed(call, settings.device) for _ in range(untimed_calls(timing, count_flops) - int(count_flops))]
         measurements[name] = Measurement([], flops)
         calls_per_turn[name] = max(1, round(turn_s / min(warmup_s))) if warmup_s else 1
     rounds, started = 0, time.perf_counter()
@@ -256,12 +261,12 @@ def measure_in_turns(
             block_s = timed(lambda: [call() for _ in range(calls_per_turn[name])], settings.device)
             measurements[name].times.append(block_s / calls_per_turn[name])
         rounds += 1
-    for name, measurement in measurements.items():
-        measurement.details["calls per turn"] = calls_per_turn[name]
     return measurements
 
 
-def peak_memory_case(settings: Settings, num_calls: int, make_call: Callable[..., Callable[[], object]], *args) -> tuple[int, int]:
+def peak_memory_case(
+    settings: Settings, num_calls: int, make_call: Callable[..., Callable[[], object]], *args
+) -> tuple[int, int]:
     """(before, peak) memory in bytes over `num_calls` calls of `make_call(settings, *args)` (the untimed calls a
     timed measurement makes before its rounds), alone in its process: in a process shared with other models, memory
     that they freed would be reused and hide what these calls need."""
@@ -794,7 +799,7 @@ def header_lines(results: Results) -> list[str]:
         f"for training steps) and makes {scale.model_timing.warmup} warm-up call(s); "
         "then every round times one call of each model "
         f"(at least {scale.model_timing.min_repetitions} rounds, for {scale.model_timing.budget_s:g} s, at most "
-        f"{scale.model_timing.max_repetitions}). A CRF child makes {max(scale.crf_timing.warmup, 1)} warm-up call(s) of "
+        f"{scale.model_timing.max_repetitions}). A CRF child makes {untimed_calls(scale.crf_timing, False)} warm-up call(s) of "
         f"each implementation, then every round times a block of consecutive calls of each lasting about "
         f"{CRF_TURN_S * 1000:g} ms (one call if a call takes longer), and a time is the block's time per call "
         f"({scale.crf_timing.min_repetitions}-{scale.crf_timing.max_repetitions} rounds for {scale.crf_timing.budget_s:g} s). "
@@ -941,8 +946,9 @@ def viterbi_step_costs(results: Results) -> str:
         f"Viterbi at batch {batch_size}: `decode` scans every sequence from both ends at once (a forward and a backward "
         "lane per sequence, meeting in its middle), in NumPy, so a batch padded to length L takes L // 2 steps of a few "
         "array operations on (9, 9, 2B) scores, against one step of a few torch operations per real position in the "
-        f"per-sequence loop ({'; '.join(costs)}; whole calls divided by steps or positions). The speed-up is the batch's real positions over "
-        f"the scan's steps (at length {length}: {sum(real_lengths(batch_size, length))} / {length // 2}) times the ratio of "
+        f"per-sequence loop ({'; '.join(costs)}; whole calls divided by steps or positions). The speed-up is the batch's "
+        f"real positions over the scan's steps (at length {length}: {sum(real_lengths(batch_size, length))} / "
+        f"{length // 2}) times the ratio of "
         "these two costs. The forward algorithm and the marginals still scan position by position in torch."
     )
 
@@ -1076,7 +1082,7 @@ def run(settings: Settings) -> Results:
     """Every measurement, each in its own child process."""
     scale, started = settings.scale, time.perf_counter()
     environment = isolated(settings, environment_case)
-    model_calls = 1 + scale.model_timing.warmup
+    model_calls = untimed_calls(scale.model_timing, count_flops=True)
     inference = {}
     for batch_size in scale.inference_batch_sizes:
         for name, measurement in isolated(settings, models_case, "inference", batch_size).items():
@@ -1100,7 +1106,7 @@ def run(settings: Settings) -> Results:
         for implementation in CRF_IMPLEMENTATIONS:
             key = (operation, implementation, max(scale.crf_batch_sizes), max(scale.crf_lengths))
             crf[key].idle_bytes, crf[key].peak_bytes = isolated(
-                settings, peak_memory_case, max(scale.crf_timing.warmup, 1), crf_call, *key
+                settings, peak_memory_case, untimed_calls(scale.crf_timing, count_flops=False), crf_call, *key
             )
         log(started, f"CRF {operation}: done")
     with tempfile.TemporaryDirectory(prefix="umt-performance-") as folder:
